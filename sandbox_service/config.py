@@ -1,0 +1,91 @@
+"""All settings of the service in one place, read from ``SANDBOX_*`` environment variables.
+
+Every key is documented where it is defined; CLI flags override the environment. Defaults are the
+named constants below, so tests and docs can refer to them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_COMPILE_MEMORY_MB",
+    "DEFAULT_COMPILE_TIME_LIMIT_MS",
+    "DEFAULT_MAX_OUTPUT_BYTES",
+    "DEFAULT_MEMORY_LIMIT_MB",
+    "DEFAULT_TIME_LIMIT_MS",
+    "Settings",
+]
+
+DEFAULT_TIME_LIMIT_MS = 2_000
+DEFAULT_MEMORY_LIMIT_MB = 256
+DEFAULT_MAX_OUTPUT_BYTES = 8 << 20
+DEFAULT_COMPILE_TIME_LIMIT_MS = 20_000
+DEFAULT_COMPILE_MEMORY_MB = 1024
+
+
+def _default_pool_size() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Deployment settings. Environment: ``SANDBOX_<FIELD>`` (e.g. ``SANDBOX_POOL_SIZE=4``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", frozen=True, extra="forbid")
+
+    # --- pool -----------------------------------------------------------------------------------
+    pool_size: int = Field(default_factory=_default_pool_size, ge=1, le=256)
+    """Warm containers kept per worker; one sample uses one container at a time."""
+    image: str = "sandbox-runtime"
+    """Repository of the runtime image; the tag is the version computed from its inputs."""
+    container_prefix: str = "sandbox-svc"
+    """Name prefix and label value of our containers (start-up removes leftovers carrying it)."""
+    max_uses: int = Field(default=500, ge=1)
+    """A container is recycled after this many samples."""
+    slow_reset_ms: float = Field(default=2_000.0, gt=0)
+    """A post-run sweep slower than this recycles the container."""
+    container_cpus: float = Field(default=1.0, gt=0)
+    """CPU quota of each container (``--cpus``)."""
+    pids_limit: int = Field(default=128, ge=16)
+    """``--pids-limit`` of each container: bounds fork bombs."""
+    tmpfs_mb: int = Field(default=64, ge=1)
+    """Size cap of each writable tmpfs (/tmp, /work, /box)."""
+    memory_overhead_mb: int = Field(default=48, ge=16)
+    """Memory the agent and fork server need on top of a test's limit (same cgroup)."""
+    agent_start_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a new container's agent may take to connect."""
+    agent_grace_ms: int = Field(default=5_000, ge=100)
+    """Watchdog: extra time beyond a run's wall limit before the agent is declared lost."""
+    debian_mirror: str = "http://deb.debian.org/debian"
+    """Debian mirror debootstrap builds the base image from."""
+    socket_dir: str = ""
+    """Where host-side agent sockets live (default: a private temp dir per pool)."""
+
+    # --- limits -----------------------------------------------------------------------------
+    default_time_limit_ms: int = DEFAULT_TIME_LIMIT_MS
+    """CPU time per test when a request leaves it unset."""
+    default_memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB
+    default_max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    default_compile_time_limit_ms: int = DEFAULT_COMPILE_TIME_LIMIT_MS
+    compile_memory_mb: int = DEFAULT_COMPILE_MEMORY_MB
+    """Memory for the compile step (compilers need more than most programs)."""
+    max_time_limit_ms: int = 30_000
+    """Largest CPU time per test a request may ask for."""
+    max_wall_time_limit_ms: int = 60_000
+    max_memory_limit_mb: int = 4_096
+    max_max_output_bytes: int = 64 << 20
+    max_compile_time_limit_ms: int = 60_000
+    max_source_bytes: int = 1 << 20
+    """Largest accepted program source."""
+    max_tests: int = 1_000
+    max_tests_bytes: int = 256 << 20
+    """Largest total size of a request's test data."""
+
+    # --- engine -----------------------------------------------------------------------------
+    retries: int = Field(default=1, ge=0, le=5)
+    """How often a sample is retried on a fresh container after an infrastructure failure."""
+    python_fast_path: bool = True
+    """Fork Python tests from a pre-started interpreter instead of exec'ing python3 each time."""

@@ -1,0 +1,105 @@
+"""The local engine: a warm container pool plus the generic runner, with retries on sandbox failure.
+
+This is the execution core everything else (CLI, gRPC service, Ray workers) sits on::
+
+    async with Engine(Settings(pool_size=2)) as engine:
+        response = await engine.score(request)   # sandbox.v1.ScoreRequest -> ScoreResponse
+
+A program's failure comes back as a verdict; a bad request raises ``InvalidRequest``; a sample the
+sandbox could not judge, even after ``settings.retries`` fresh containers, comes back as
+``SANDBOX_ERROR``. All methods run on one asyncio event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from types import TracebackType
+
+import docker
+import docker.errors
+
+from .config import Settings
+from .errors import DockerUnavailable, InfrastructureError
+from .images import ensure_image
+from .models import CodeResult, CodeTask, TestResult, Verdict
+from .pool import ContainerPool
+from .runner import Runner
+from .v1 import sandbox_pb2 as pb
+from .wire import code_task_from_proto, response_from_result
+
+__all__ = ["Engine"]
+
+
+class Engine:
+    """Scores code samples on this machine's Docker engine.
+
+    Args:
+        settings: deployment settings; defaults read ``SANDBOX_*`` from the environment.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.runner = Runner(self.settings)
+        self._pool: ContainerPool | None = None
+        self.image_labels: dict[str, str] = {}
+
+    @property
+    def pool(self) -> ContainerPool:
+        if self._pool is None:
+            raise InfrastructureError("engine is not started")
+        return self._pool
+
+    async def start(self) -> None:
+        """Check the runtime image and start the warm pool."""
+        try:
+            client = await asyncio.to_thread(docker.from_env)
+            await asyncio.to_thread(client.ping)
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"cannot reach the Docker engine: {exc}") from exc
+        tag, self.image_labels = await asyncio.to_thread(ensure_image, client, self.settings.image)
+        pool = ContainerPool(self.settings, tag, client)
+        await pool.start()
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Remove every container; safe to call twice."""
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def run_code(self, task: CodeTask) -> tuple[CodeResult, float]:
+        """Run a validated task; returns the result and the time spent waiting for a container (ms)."""
+        last: InfrastructureError | None = None
+        queue_ms = 0.0
+        for _attempt in range(self.settings.retries + 1):
+            t0 = time.monotonic()
+            async with self.pool.lease() as lease:
+                queue_ms += (time.monotonic() - t0) * 1000.0
+                try:
+                    return await self.runner.run(lease, task), queue_ms
+                except InfrastructureError as exc:
+                    lease.recycle("sandbox_error")
+                    last = exc
+        message = f"sandbox failure, not the program's: {last}"
+        result = CodeResult(
+            tests=[TestResult(Verdict.SANDBOX_ERROR, message=message) for _ in task.tests],
+            weights=[t.weight for t in task.tests],
+        )
+        return result, queue_ms
+
+    async def score(self, request: pb.ScoreRequest) -> pb.ScoreResponse:
+        """Validate and score one request (raises ``InvalidRequest`` for a bad one)."""
+        t0 = time.monotonic()
+        task = code_task_from_proto(request, self.settings)
+        result, queue_ms = await self.run_code(task)
+        return response_from_result(request.id, result, queue_ms, (time.monotonic() - t0) * 1000.0)

@@ -1,0 +1,188 @@
+"""Build the runtime image offline, from Debian packages, and check it at start-up.
+
+Two layers, each tagged by a hash of its inputs so a rebuild happens only when they change:
+
+1. ``sandbox-base:bookworm-<hash>``: ``debootstrap --variant=minbase --include=<docker/packages.txt>``
+   into a temp dir, then ``docker import`` (no registry, no pull).
+2. ``<image>:<version>``: ``docker/Dockerfile`` adds the agent (``runners/``) on top. The version
+   hashes the base tag, the Dockerfile and the agent's files; it is stored in the label
+   ``sandbox.version`` and the engine refuses to start on a missing or stale image.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker.errors
+
+import docker
+
+from .errors import ImageError
+
+__all__ = ["BASE_REPO", "build_images", "ensure_image", "runtime_tag"]
+
+BASE_REPO = "sandbox-base"
+SUITE = "bookworm"
+AGENT_FILES = ("protocol.py", "agent.py", "zygote.py")
+VERSION_LABEL = "sandbox.version"
+_LOCK = Path(tempfile.gettempdir()) / "sandbox-service-images.lock"
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _docker_dir() -> Path:
+    for candidate in (_ROOT / "docker", Path(__file__).resolve().parent / "_docker"):
+        if (candidate / "Dockerfile").exists():
+            return candidate
+    raise ImageError("cannot find the docker/ build files of this installation")
+
+
+def _runners_dir() -> Path:
+    import runners
+
+    return Path(runners.__file__).resolve().parent
+
+
+def _packages() -> list[str]:
+    text = (_docker_dir() / "packages.txt").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def base_tag() -> str:
+    """Tag of the debootstrapped base image for the current package list."""
+    return f"{BASE_REPO}:{SUITE}-" + _digest(SUITE.encode(), "\n".join(_packages()).encode())
+
+
+def runtime_tag(repo: str) -> str:
+    """Tag (``repo:version``) the runtime image must have for this version of the runners."""
+    parts = [base_tag().encode(), (_docker_dir() / "Dockerfile").read_bytes()]
+    parts += [(_runners_dir() / name).read_bytes() for name in AGENT_FILES]
+    return f"{repo}:" + _digest(*parts)
+
+
+def _exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def _build_base(client: docker.DockerClient, mirror: str, say: Callable[[str], None]) -> None:
+    tag = base_tag()
+    if _exists(client, tag):
+        say(f"base image {tag} is up to date")
+        return
+    if shutil.which("debootstrap") is None:
+        raise ImageError("debootstrap is not installed (apt-get install -y debootstrap)")
+    with tempfile.TemporaryDirectory(prefix="sandbox-rootfs-") as tmp:
+        root = Path(tmp) / "root"
+        say(f"debootstrap {SUITE} with {', '.join(_packages())} (about a minute)")
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=" + ",".join(_packages()),
+                SUITE,
+                str(root),
+                mirror,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise ImageError(f"debootstrap failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        say(f"debootstrap done in {time.monotonic() - t0:.0f}s")
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for item in (root / junk).glob("*"):
+                if item.is_file():
+                    item.unlink()
+        for mount_point in ("box", "work", "run/agent", "opt/runners"):
+            (root / mount_point).mkdir(parents=True, exist_ok=True)
+        py = subprocess.run(
+            ["chroot", str(root), "python3", "-c", "import sys;print(sys.version.split()[0])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        gxx = subprocess.run(
+            ["chroot", str(root), "g++", "-dumpfullversion"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        say(f"docker import -> {tag} (python {py}, g++ {gxx})")
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        imp = subprocess.run(
+            [
+                "docker",
+                "import",
+                "--change",
+                f"LABEL sandbox.python.version={py}",
+                "--change",
+                f"LABEL sandbox.gxx.version={gxx}",
+                "-",
+                tag,
+            ],
+            stdin=tar.stdout,
+            capture_output=True,
+            text=True,
+        )
+        assert tar.stdout is not None
+        tar.stdout.close()
+        tar.wait()
+        if imp.returncode != 0 or tar.returncode != 0:
+            raise ImageError(f"docker import failed: {imp.stderr.strip()}")
+
+
+def build_images(repo: str, mirror: str, say: Callable[[str], None] = print) -> str:
+    """Build whatever is missing; returns the runtime tag. Safe to run concurrently and repeatedly."""
+    client = docker.from_env()
+    _LOCK.touch(exist_ok=True)
+    with _LOCK.open() as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_base(client, mirror, say)
+        tag = runtime_tag(repo)
+        if _exists(client, tag):
+            say(f"runtime image {tag} is up to date")
+            return tag
+        with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
+            shutil.copy(_docker_dir() / "Dockerfile", ctx)
+            for name in AGENT_FILES:
+                shutil.copy(_runners_dir() / name, ctx)
+            version = tag.rsplit(":", 1)[1]
+            say(f"building {tag}")
+            client.images.build(
+                path=ctx, tag=tag, buildargs={"BASE": base_tag()}, labels={VERSION_LABEL: version}, rm=True
+            )
+        say(f"runtime image {tag} built")
+        return tag
+
+
+def ensure_image(client: docker.DockerClient, repo: str) -> tuple[str, dict[str, str]]:
+    """The runtime tag and its labels, or ``ImageError`` saying how to rebuild."""
+    tag = runtime_tag(repo)
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        raise ImageError(
+            f"runtime image {tag} is missing or stale for this version of the runners; "
+            "build it with `sandbox-service build-images`"
+        ) from None
+    labels: dict[str, str] = image.labels or {}
+    if labels.get(VERSION_LABEL) != tag.rsplit(":", 1)[1]:
+        raise ImageError(f"image {tag} carries version {labels.get(VERSION_LABEL)!r}; rebuild it")
+    return tag, labels

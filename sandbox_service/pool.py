@@ -1,0 +1,376 @@
+"""A pool of warm, hardened sandbox containers, checked out one sample at a time.
+
+Each container runs the agent (``runners/agent.py``) and nothing else; the Docker daemon is called only
+to create and remove containers, never on the per-test path. A container is recycled (removed and
+replaced in the background) after a timeout, an OOM kill, a lost agent, a slow reset or
+``max_uses`` samples. Containers carry the label ``sandbox-service.pool`` (the configured prefix) and
+the owning process; at start-up, containers of owners that no longer run are removed, and at
+shutdown all of ours are.
+
+Isolation flags (see ``architecture.md``): no network, read-only root, size-capped tmpfs work dirs,
+pids limit, memory = memory+swap, CPU quota, nofile/fsize/core ulimits, all capabilities dropped but
+SETUID/SETGID/KILL (the agent's), no-new-privileges, default seccomp, an init process, and no log
+driver. Programs run under a per-container unprivileged uid.
+
+The host process must be root (or own the Docker socket and cgroup files) so the container's uid 0
+can reach the agent socket and the per-sample memory limit can be written to the cgroup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import docker.types
+import psutil
+
+import docker
+
+from .agent_client import AgentConnection
+from .config import Settings
+from .errors import AgentLost, DockerUnavailable, InfrastructureError
+
+__all__ = ["POOL_LABEL", "Container", "ContainerPool"]
+
+POOL_LABEL = "sandbox-service.pool"
+OWNER_LABEL = "sandbox-service.owner"
+UID_BASE = 61000  # program uids: one per live container, never shared, never 0
+AGENT_SOCKET = "/run/agent/agent.sock"
+_MB = 1 << 20
+
+
+def _owner_tag() -> str:
+    me = psutil.Process()
+    return f"{me.pid}:{me.create_time():.3f}"
+
+
+def _owner_alive(tag: str) -> bool:
+    try:
+        pid_s, created = tag.split(":", 1)
+        proc = psutil.Process(int(pid_s))
+        return f"{proc.create_time():.3f}" == created
+    except (ValueError, psutil.Error):
+        return False
+
+
+@dataclass
+class Container:
+    """One warm container and its agent connection."""
+
+    name: str
+    docker_id: str
+    uid: int
+    conn: AgentConnection
+    init_pid: int
+    memory_files: list[Path] = field(default_factory=list)
+    memory_bytes: int = 0
+    uses: int = 0
+    created: float = field(default_factory=time.monotonic)
+
+    def agent_host_pid(self) -> int:
+        """Host pid of the agent (the child of the container's init); for tests and diagnostics."""
+        for child in psutil.Process(self.init_pid).children():
+            if "agent.py" in " ".join(child.cmdline()):
+                return child.pid
+        raise InfrastructureError(f"no agent process in {self.name}")
+
+    def set_memory(self, limit_bytes: int) -> None:
+        """Set the container's memory (and memory+swap) limit by writing its cgroup directly."""
+        if limit_bytes == self.memory_bytes or not self.memory_files:
+            return
+        # memory+swap must never be below memory: raise it first when growing, last when shrinking.
+        growing = limit_bytes > self.memory_bytes
+        files = self.memory_files[::-1] if growing else self.memory_files
+        try:
+            for path in files:
+                path.write_text(str(limit_bytes))
+        except OSError as exc:
+            raise InfrastructureError(f"cannot set the memory limit of {self.name}: {exc}") from exc
+        self.memory_bytes = limit_bytes
+
+
+def _memory_files(init_pid: int) -> list[Path]:
+    """The cgroup files that hold a container's memory limit: [memory, memory+swap] (v1) or [max] (v2)."""
+    try:
+        lines = Path(f"/proc/{init_pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+            files = [base / "memory.limit_in_bytes", base / "memory.memsw.limit_in_bytes"]
+            return [f for f in files if f.exists() and os.access(f, os.W_OK)]
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            f = Path("/sys/fs/cgroup") / path.lstrip("/") / "memory.max"
+            return [f] if f.exists() and os.access(f, os.W_OK) else []
+    return []
+
+
+class ContainerPool:
+    """Warm containers for one worker. Async; use from one event loop.
+
+    Args:
+        settings: deployment settings (pool size, isolation knobs).
+        image: the runtime image tag (see ``images.ensure_image``).
+        client: a Docker client (default: from the environment).
+    """
+
+    def __init__(self, settings: Settings, image: str, client: docker.DockerClient | None = None) -> None:
+        self.settings = settings
+        self.image = image
+        try:
+            self.client = client or docker.from_env()
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"cannot reach the Docker engine: {exc}") from exc
+        self._owner = _owner_tag()
+        self._sock_root = Path(
+            tempfile.mkdtemp(prefix=f"sandbox-sock-{os.getpid()}-", dir=settings.socket_dir or None)
+        )
+        os.chmod(self._sock_root, 0o700)
+        self._idle: asyncio.Queue[Container] = asyncio.Queue()
+        self._live: dict[str, Container] = {}
+        self._free_uids = list(range(UID_BASE + settings.pool_size * 4, UID_BASE, -1))
+        self._serial = itertools.count()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.recycles: Counter[str] = Counter()
+        self.start_failures = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Remove leftovers of dead owners, then start ``pool_size`` containers."""
+        await asyncio.to_thread(self._remove_orphans)
+        started = await asyncio.gather(
+            *(self._start_container() for _ in range(self.settings.pool_size)), return_exceptions=True
+        )
+        for item in started:
+            if isinstance(item, BaseException):
+                await self.close()
+                raise item
+            self._idle.put_nowait(item)
+
+    async def close(self) -> None:
+        """Remove every container of this pool and its sockets. Idempotent."""
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        live = list(self._live.values())
+        self._live.clear()
+        for c in live:
+            c.conn.close()
+        await asyncio.gather(*(asyncio.to_thread(self._remove, c.name) for c in live))
+        shutil.rmtree(self._sock_root, ignore_errors=True)
+
+    def _remove_orphans(self) -> None:
+        try:
+            leftovers = self.client.containers.list(
+                all=True, filters={"label": f"{POOL_LABEL}={self.settings.container_prefix}"}
+            )
+        except docker.errors.DockerException as exc:
+            raise DockerUnavailable(f"cannot list containers: {exc}") from exc
+        for c in leftovers:
+            if not _owner_alive(c.labels.get(OWNER_LABEL, "")):
+                with contextlib.suppress(docker.errors.DockerException):
+                    c.remove(force=True)
+        for stale in Path(self._sock_root.parent).glob("sandbox-sock-*"):
+            pid = stale.name.split("-")[2]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def _remove(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            try:
+                self.client.containers.get(name).remove(force=True)
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):
+                    raise
+        shutil.rmtree(self._sock_root / name, ignore_errors=True)
+
+    def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
+        s = self.settings
+        tmpfs_opts = f"rw,nosuid,nodev,size={s.tmpfs_mb}m"  # Docker adds noexec unless told "exec"
+        memory = (s.default_memory_limit_mb + s.memory_overhead_mb) * _MB
+        container = self.client.containers.run(
+            self.image,
+            ["/usr/bin/python3", "-I", "/opt/runners/agent.py", "--socket", AGENT_SOCKET, "--uid", str(uid)],
+            name=name,
+            detach=True,
+            labels={POOL_LABEL: s.container_prefix, OWNER_LABEL: self._owner},
+            network_mode="none",
+            read_only=True,
+            tmpfs={
+                "/tmp": tmpfs_opts + ",mode=1777",
+                "/work": tmpfs_opts + ",mode=1777",
+                "/box": tmpfs_opts + ",exec",  # root-owned: source and binaries, read-only to programs
+            },
+            volumes={str(sock_dir): {"bind": "/run/agent", "mode": "ro"}},
+            pids_limit=s.pids_limit,
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(s.container_cpus * 1e9),
+            ulimits=[
+                docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                docker.types.Ulimit(name="fsize", soft=s.tmpfs_mb * _MB, hard=s.tmpfs_mb * _MB),
+                docker.types.Ulimit(name="core", soft=0, hard=0),
+            ],
+            cap_drop=["ALL"],
+            cap_add=["SETUID", "SETGID", "KILL"],
+            security_opt=["no-new-privileges"],
+            init=True,
+            log_config=docker.types.LogConfig(type="none"),
+            shm_size=f"{s.tmpfs_mb}m",
+            user="0:0",
+            working_dir="/",
+        )
+        container.reload()
+        return container.id, int(container.attrs["State"]["Pid"])
+
+    async def _start_container(self) -> Container:
+        if not self._free_uids:
+            raise InfrastructureError("no free program uid (too many containers)")
+        uid = self._free_uids.pop()
+        name = f"{self.settings.container_prefix}-{os.getpid()}-{next(self._serial)}"
+        sock_dir = self._sock_root / name
+        sock_dir.mkdir(mode=0o700)
+        path = sock_dir / "agent.sock"
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(str(path))
+            os.chmod(path, 0o600)
+            listener.listen(1)
+            listener.setblocking(False)
+            try:
+                docker_id, init_pid = await asyncio.to_thread(self._run_container, name, uid, sock_dir)
+            except docker.errors.DockerException as exc:
+                raise DockerUnavailable(f"cannot start a sandbox container: {exc}") from exc
+            loop = asyncio.get_running_loop()
+            try:
+                conn_sock, _ = await asyncio.wait_for(
+                    loop.sock_accept(listener), self.settings.agent_start_timeout_s
+                )
+            except TimeoutError:
+                await asyncio.to_thread(self._remove, name)
+                raise AgentLost(
+                    f"agent of {name} did not connect within {self.settings.agent_start_timeout_s:.0f}s"
+                ) from None
+        except BaseException:
+            self._free_uids.append(uid)
+            shutil.rmtree(sock_dir, ignore_errors=True)
+            raise
+        finally:
+            listener.close()
+        path.unlink()  # connected: nobody else may ever connect
+        reader, writer = await asyncio.open_unix_connection(sock=conn_sock)
+        conn = AgentConnection(reader, writer)
+        container = Container(name=name, docker_id=docker_id, uid=uid, conn=conn, init_pid=init_pid)
+        self._live[name] = container
+        try:
+            hello, _ = await conn.receive(self.settings.agent_start_timeout_s)
+            if hello.get("uid") != uid:
+                raise AgentLost(f"agent of {name} greeted with {hello!r}")
+        except AgentLost:
+            await self._discard(container)
+            raise
+        container.memory_files = _memory_files(init_pid)
+        container.memory_bytes = (
+            self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb
+        ) * _MB
+        return container
+
+    async def _discard(self, container: Container) -> None:
+        container.conn.close()
+        self._live.pop(container.name, None)
+        await asyncio.to_thread(self._remove, container.name)
+        self._free_uids.append(container.uid)
+
+    async def _replace(self, old: Container) -> None:
+        await self._discard(old)
+        delay = 0.5
+        while not self._closed:
+            try:
+                self._idle.put_nowait(await self._start_container())
+                return
+            except InfrastructureError:
+                self.start_failures += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    # -- checkout ----------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self._live)
+
+    @property
+    def idle(self) -> int:
+        return self._idle.qsize()
+
+    def live_names(self) -> list[str]:
+        return list(self._live)
+
+    async def acquire(self, timeout: float = 120.0) -> Container:
+        """Wait for an idle container (``InfrastructureError`` if none frees up in ``timeout`` s)."""
+        if self._closed:
+            raise InfrastructureError("pool is closed")
+        try:
+            return await asyncio.wait_for(self._idle.get(), timeout)
+        except TimeoutError:
+            raise InfrastructureError(f"no sandbox container became free within {timeout:.0f}s") from None
+
+    def release(self, container: Container, recycle_reason: str | None = None) -> None:
+        """Return a container; with a reason (or worn out or its agent lost) it is replaced instead."""
+        container.uses += 1
+        if recycle_reason is None and container.conn.lost:
+            recycle_reason = "agent_lost"
+        if recycle_reason is None and container.uses >= self.settings.max_uses:
+            recycle_reason = "max_uses"
+        if self._closed:
+            return
+        if recycle_reason is None:
+            self._idle.put_nowait(container)
+            return
+        self.recycles[recycle_reason] += 1
+        task = asyncio.create_task(self._replace(container))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[Lease]:
+        """``async with pool.lease() as lease:`` — a container for one sample, always given back."""
+        container = await self.acquire()
+        lease = Lease(container)
+        try:
+            yield lease
+        except BaseException:
+            lease.recycle("aborted")
+            raise
+        finally:
+            self.release(container, lease.reason)
+
+    def stats(self) -> dict[str, Any]:
+        return {"size": self.size, "idle": self.idle, "recycles": dict(self.recycles)}
+
+
+@dataclass
+class Lease:
+    """A checked-out container plus the reason, if any, to recycle it on release."""
+
+    container: Container
+    reason: str | None = None
+
+    def recycle(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason

@@ -1,0 +1,352 @@
+"""The one generic runner: runs a validated ``CodeTask`` in a leased container, for every language row.
+
+Per sample: write the source into ``/box``; compile once if the language has a compile step (its own
+time, memory and output limits; failure is COMPILE_ERROR with the diagnostics); then run each test
+and decide its verdict here, on the host, from the raw facts the agent reports. Expected outputs never
+enter the container, except for a CUSTOM checker, which runs after the program's processes are all
+killed and whose input files are deleted right after.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from runners.checkers import compare_json, compare_output
+from runners.languages import LANGUAGES, LanguageSpec
+
+from .config import Settings
+from .models import (
+    AssertionTest,
+    CallTest,
+    Checker,
+    CheckerKind,
+    CodeResult,
+    CodeTask,
+    StdioTest,
+    Test,
+    TestResult,
+    Verdict,
+)
+from .pool import Lease
+
+__all__ = ["HEAD_BYTES", "Runner"]
+
+#: How much of stdout/stderr a result carries back (the full output is compared, then dropped).
+HEAD_BYTES = 4096
+COMPILE_OUTPUT_BYTES = 16 << 10
+_MB = 1 << 20
+
+
+@dataclass
+class RawRun:
+    """What the agent reported about one process."""
+
+    info: dict[str, Any]
+    stdout: bytes
+    stderr: bytes
+    status: bytes
+
+    @property
+    def exited_ok(self) -> bool:
+        return bool(self.info["exit_code"] == 0 and self.info["signal"] == 0)
+
+
+def _fmt(spec_part: tuple[str, ...], name: str) -> list[str]:
+    return [part.format(name=name) for part in spec_part]
+
+
+class Runner:
+    """Runs code tasks on leased containers. Stateless apart from settings; safe to share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def run(self, lease: Lease, task: CodeTask) -> CodeResult:
+        """Run every test of ``task``; raises ``AgentLost`` when the sandbox itself fails."""
+        spec = LANGUAGES[task.language]
+        t0 = time.monotonic()
+        result = CodeResult(tests=[], weights=[t.weight for t in task.tests], worker=lease.container.name)
+        try:
+            await self._call(lease, {"op": "clear"}, [])
+            src = spec.source_file.format(name="prog")
+            await self._call(lease, {"op": "write", "files": [{"name": src}]}, [task.source.encode()])
+            if spec.compile_argv is not None:
+                ok, output, message = await self._compile(
+                    lease, spec, "prog", task.limits.compile_time_limit_ms
+                )
+                result.compile_output = output
+                if not ok:
+                    result.tests = [TestResult(Verdict.COMPILE_ERROR, message=message) for _ in task.tests]
+                    return result
+            checker_ready: dict[str, str] = {}
+            failed = False
+            for test in task.tests:
+                if failed and task.stop_on_first_failure:
+                    result.tests.append(TestResult(Verdict.SKIPPED))
+                    continue
+                outcome = await self._run_test(lease, spec, task, test, checker_ready)
+                result.tests.append(outcome)
+                failed = failed or outcome.verdict is not Verdict.ACCEPTED
+            return result
+        finally:
+            result.run_ms = (time.monotonic() - t0) * 1000.0
+            if not lease.container.conn.lost:
+                await self._call(lease, {"op": "clear"}, [])
+                lease.container.set_memory(
+                    (self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb) * _MB
+                )
+
+    # -- agent calls -------------------------------------------------------------------------
+    async def _call(
+        self, lease: Lease, header: dict[str, Any], blobs: list[bytes], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        reply, _ = await lease.container.conn.call(header, blobs, timeout)
+        return reply
+
+    async def _exec(
+        self,
+        lease: Lease,
+        *,
+        cpu_ms: int,
+        wall_ms: int,
+        memory_mb: int,
+        max_output: int,
+        stdin: bytes = b"",
+        files: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+        **fields: Any,
+    ) -> RawRun:
+        s = self.settings
+        container = lease.container
+        container.set_memory((memory_mb + s.memory_overhead_mb) * _MB)
+        cpu_s = max(1, math.ceil(cpu_ms / 1000))
+        mem = memory_mb * _MB
+        header: dict[str, Any] = {
+            "op": "run",
+            "wall_ms": wall_ms,
+            "max_output": max_output,
+            "rlimits": {
+                "CPU": [cpu_s, cpu_s + 1],
+                "NPROC": max(8, s.pids_limit - 16),
+                "FSIZE": s.tmpfs_mb * _MB,
+                "NOFILE": 256,
+                "CORE": 0,
+                "STACK": min(mem, 1 << 30),
+            },
+            "files": [{"name": name} for name, _ in files],
+            "remove_after": [name for name, _ in files],
+            **fields,
+        }
+        timeout = wall_ms / 1000 + s.agent_grace_ms / 1000 + s.slow_reset_ms / 1000
+        info, blobs = await container.conn.call(header, [stdin, *(data for _, data in files)], timeout)
+        raw = RawRun(info, *blobs)
+        # Recycle after anything that may leave the container worse than new.
+        if info["leftover"]:
+            lease.recycle("leftover_processes")
+        elif info["oom_kills"]:
+            lease.recycle("oom")
+        elif info["timed_out"]:
+            lease.recycle("timeout")
+        elif info["sweep_ms"] > s.slow_reset_ms:
+            lease.recycle("slow_reset")
+        return raw
+
+    async def _compile(
+        self, lease: Lease, spec: LanguageSpec, name: str, limit: int
+    ) -> tuple[bool, str, str]:
+        assert spec.compile_argv is not None and spec.artifact is not None
+        raw = await self._exec(
+            lease,
+            cpu_ms=limit,
+            wall_ms=limit * 2,
+            memory_mb=self.settings.compile_memory_mb,
+            max_output=COMPILE_OUTPUT_BYTES * 4,
+            mode="exec",
+            argv=_fmt(spec.compile_argv, name),
+            collect=[spec.artifact.format(name=name)],
+        )
+        output = (raw.stderr + raw.stdout)[:COMPILE_OUTPUT_BYTES].decode("utf-8", "replace")
+        if raw.info["timed_out"] or raw.info["cpu_ms"] > limit:
+            return False, output, f"compilation exceeded {limit} ms"
+        if raw.info["oom_kills"]:
+            return False, output, f"compilation exceeded {self.settings.compile_memory_mb} MB"
+        if not raw.exited_ok or not raw.info["collected"]:
+            return False, output, "compilation failed"
+        return True, output, ""
+
+    # -- tests -------------------------------------------------------------------------------
+    def _launch_fields(
+        self, spec: LanguageSpec, name: str, harness: str, args: list[str] | None = None
+    ) -> dict[str, Any]:
+        """How the agent starts the process: forked from the Python fork server, or exec'd.
+
+        call and assertion harnesses live in the fork server, so those tests always use it;
+        ``python_fast_path=False`` makes stdio tests exec a fresh interpreter (for comparison).
+        """
+        if spec.fork_server and (self.settings.python_fast_path or harness != "stdio"):
+            path = _fmt(spec.run_argv, name)[-1]
+            return {"mode": "python", "path": path, "harness": harness, "args": args or []}
+        return {"mode": "exec", "argv": [*_fmt(spec.run_argv, name), *(args or [])]}
+
+    async def _run_test(
+        self, lease: Lease, spec: LanguageSpec, task: CodeTask, test: Test, checker_ready: dict[str, str]
+    ) -> TestResult:
+        lim = task.limits
+        kind = test.kind
+        nonce = secrets.token_hex(16)
+        files: list[tuple[str, bytes]] = []
+        stdin = b""
+        harness = "stdio"
+        extra: dict[str, Any] = {}
+        if isinstance(kind, StdioTest):
+            stdin = kind.stdin
+        elif isinstance(kind, CallTest):
+            harness = "call"
+            files = [("call_args.json", kind.args_json.encode())]
+            extra = {"function": kind.function, "args_path": "/box/call_args.json"}
+        else:
+            harness = "assert"
+            files = [("test_code.py", kind.code.encode())]
+            extra = {"test_path": "/box/test_code.py"}
+        raw = await self._exec(
+            lease,
+            cpu_ms=lim.time_limit_ms,
+            wall_ms=lim.wall_time_limit_ms,
+            memory_mb=lim.memory_limit_mb,
+            max_output=lim.max_output_bytes,
+            stdin=stdin,
+            files=files,
+            nonce=nonce,
+            **self._launch_fields(spec, "prog", harness),
+            **extra,
+        )
+        result = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb)
+        if result.verdict is not Verdict.ACCEPTED:
+            if isinstance(kind, AssertionTest) and result.verdict is Verdict.RUNTIME_ERROR:
+                if raw.status == f"{nonce} assertion\n".encode():
+                    result.verdict, result.message = Verdict.WRONG_ANSWER, "assertion failed"
+            return result
+        if isinstance(kind, StdioTest):
+            if test.checker.kind is CheckerKind.CUSTOM:
+                return await self._custom_check(lease, test, kind, raw, result, checker_ready)
+            ok, msg = compare_output(
+                test.checker.kind.name,
+                kind.expected_stdout,
+                raw.stdout,
+                test.checker.abs_tol,
+                test.checker.rel_tol,
+            )
+        elif isinstance(kind, CallTest):
+            prefix = f"{nonce} ok\n".encode()
+            if not raw.status.startswith(prefix):
+                ok, msg = False, "the function did not return (the program exited before the call finished)"
+            else:
+                ok, msg = compare_json(
+                    kind.expected_json,
+                    raw.status[len(prefix) :].decode("utf-8", "replace"),
+                    test.checker.abs_tol,
+                    test.checker.rel_tol,
+                    tolerant=test.checker.kind is CheckerKind.FLOAT,
+                )
+        else:
+            ok = raw.status == f"{nonce} ok\n".encode()
+            msg = "" if ok else "the test code did not run to its end (the program exited early)"
+        if not ok:
+            result.verdict, result.message = Verdict.WRONG_ANSWER, msg
+        return result
+
+    def _limits_verdict(self, raw: RawRun, time_limit_ms: int, memory_limit_mb: int) -> TestResult:
+        """Verdict from exit facts alone: ACCEPTED here means only "ran cleanly", output not yet checked."""
+        info = raw.info
+        result = TestResult(
+            Verdict.ACCEPTED,
+            time_ms=round(info["cpu_ms"]),
+            wall_ms=round(info["wall_ms"]),
+            memory_kb=int(info["maxrss_kb"]),
+            exit_code=info["exit_code"] if info["exit_code"] is not None else -info["signal"],
+            signal=info["signal"],
+            stdout=raw.stdout[:HEAD_BYTES],
+            stderr=raw.stderr[:HEAD_BYTES],
+        )
+        sig = info["signal"]
+        if info["oom_kills"]:
+            result.verdict, result.message = (
+                Verdict.MEMORY_LIMIT_EXCEEDED,
+                f"memory limit of {memory_limit_mb} MB exceeded",
+            )
+        elif info["exceeded"]:
+            result.verdict = Verdict.OUTPUT_LIMIT_EXCEEDED
+            result.message = f"{info['exceeded']} exceeded the output limit"
+        elif info["timed_out"]:
+            result.verdict, result.message = Verdict.TIME_LIMIT_EXCEEDED, "wall-clock limit exceeded"
+        elif info["cpu_ms"] > time_limit_ms or sig == signal.SIGXCPU:
+            result.verdict, result.message = (
+                Verdict.TIME_LIMIT_EXCEEDED,
+                f"CPU time limit of {time_limit_ms} ms exceeded",
+            )
+        elif sig:
+            result.verdict, result.message = (
+                Verdict.RUNTIME_ERROR,
+                f"killed by signal {signal.Signals(sig).name}",
+            )
+        elif info["exit_code"] != 0:
+            result.verdict, result.message = Verdict.RUNTIME_ERROR, f"exit code {info['exit_code']}"
+        return result
+
+    async def _custom_check(
+        self,
+        lease: Lease,
+        test: Test,
+        kind: StdioTest,
+        raw: RawRun,
+        result: TestResult,
+        ready: dict[str, str],
+    ) -> TestResult:
+        checker: Checker = test.checker
+        spec = LANGUAGES[checker.language]
+        key = f"{checker.language}\0{checker.source}"
+        if key not in ready:
+            src = spec.source_file.format(name="checker")
+            await self._call(lease, {"op": "write", "files": [{"name": src}]}, [checker.source.encode()])
+            ready[key] = ""
+            if spec.compile_argv is not None:
+                ok, output, message = await self._compile(
+                    lease, spec, "checker", self.settings.default_compile_time_limit_ms
+                )
+                if not ok:
+                    ready[key] = f"custom checker did not compile: {message}\n{output[:2000]}"
+        if ready[key]:
+            result.verdict, result.message = Verdict.SANDBOX_ERROR, ready[key]
+            return result
+        files = [
+            ("input.txt", kind.stdin),
+            ("expected.txt", kind.expected_stdout),
+            ("actual.txt", raw.stdout),
+        ]
+        lim = self.settings
+        check = await self._exec(
+            lease,
+            cpu_ms=lim.default_time_limit_ms * 5,
+            wall_ms=lim.default_time_limit_ms * 10,
+            memory_mb=lim.default_memory_limit_mb,
+            max_output=1 << 20,
+            files=files,
+            nonce=secrets.token_hex(8),
+            **self._launch_fields(
+                spec, "checker", "stdio", ["/box/input.txt", "/box/expected.txt", "/box/actual.txt"]
+            ),
+        )
+        code = check.info["exit_code"]
+        note = (check.stdout + check.stderr)[:500].decode("utf-8", "replace").strip()
+        if code == 0 and not check.info["signal"]:
+            return result
+        if code in (1, 2):  # testlib: 1 wrong answer, 2 presentation error
+            result.verdict, result.message = Verdict.WRONG_ANSWER, note or "rejected by the checker"
+        else:  # the checker itself failed: not the program's fault
+            result.verdict = Verdict.SANDBOX_ERROR
+            result.message = f"custom checker failed (exit {code}, signal {check.info['signal']}): {note}"
+        return result

@@ -1,0 +1,245 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KIND_UNSPECIFIED: _ClassVar[Kind]
+    EXACT: _ClassVar[Kind]
+    LINES: _ClassVar[Kind]
+    TOKENS: _ClassVar[Kind]
+    FLOAT: _ClassVar[Kind]
+    CUSTOM: _ClassVar[Kind]
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    ACCEPTED: _ClassVar[Verdict]
+    WRONG_ANSWER: _ClassVar[Verdict]
+    TIME_LIMIT_EXCEEDED: _ClassVar[Verdict]
+    MEMORY_LIMIT_EXCEEDED: _ClassVar[Verdict]
+    OUTPUT_LIMIT_EXCEEDED: _ClassVar[Verdict]
+    RUNTIME_ERROR: _ClassVar[Verdict]
+    COMPILE_ERROR: _ClassVar[Verdict]
+    SKIPPED: _ClassVar[Verdict]
+    SANDBOX_ERROR: _ClassVar[Verdict]
+KIND_UNSPECIFIED: Kind
+EXACT: Kind
+LINES: Kind
+TOKENS: Kind
+FLOAT: Kind
+CUSTOM: Kind
+VERDICT_UNSPECIFIED: Verdict
+ACCEPTED: Verdict
+WRONG_ANSWER: Verdict
+TIME_LIMIT_EXCEEDED: Verdict
+MEMORY_LIMIT_EXCEEDED: Verdict
+OUTPUT_LIMIT_EXCEEDED: Verdict
+RUNTIME_ERROR: Verdict
+COMPILE_ERROR: Verdict
+SKIPPED: Verdict
+SANDBOX_ERROR: Verdict
+
+class ScoreRequest(_message.Message):
+    __slots__ = ("id", "code", "math")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MATH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    code: CodeTask
+    math: MathTask
+    def __init__(self, id: _Optional[str] = ..., code: _Optional[_Union[CodeTask, _Mapping]] = ..., math: _Optional[_Union[MathTask, _Mapping]] = ...) -> None: ...
+
+class CodeTask(_message.Message):
+    __slots__ = ("language", "source", "tests", "limits", "stop_on_first_failure")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TESTS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    STOP_ON_FIRST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    source: str
+    tests: _containers.RepeatedCompositeFieldContainer[TestCase]
+    limits: Limits
+    stop_on_first_failure: bool
+    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., tests: _Optional[_Iterable[_Union[TestCase, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stop_on_first_failure: bool = ...) -> None: ...
+
+class TestCase(_message.Message):
+    __slots__ = ("stdio", "call", "assertion", "checker", "weight")
+    STDIO_FIELD_NUMBER: _ClassVar[int]
+    CALL_FIELD_NUMBER: _ClassVar[int]
+    ASSERTION_FIELD_NUMBER: _ClassVar[int]
+    CHECKER_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    stdio: StdioTest
+    call: CallTest
+    assertion: AssertionTest
+    checker: Checker
+    weight: float
+    def __init__(self, stdio: _Optional[_Union[StdioTest, _Mapping]] = ..., call: _Optional[_Union[CallTest, _Mapping]] = ..., assertion: _Optional[_Union[AssertionTest, _Mapping]] = ..., checker: _Optional[_Union[Checker, _Mapping]] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class StdioTest(_message.Message):
+    __slots__ = ("stdin", "expected_stdout", "stdin_bytes", "expected_stdout_bytes")
+    STDIN_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDIN_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_STDOUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    stdin: str
+    expected_stdout: str
+    stdin_bytes: bytes
+    expected_stdout_bytes: bytes
+    def __init__(self, stdin: _Optional[str] = ..., expected_stdout: _Optional[str] = ..., stdin_bytes: _Optional[bytes] = ..., expected_stdout_bytes: _Optional[bytes] = ...) -> None: ...
+
+class CallTest(_message.Message):
+    __slots__ = ("function", "args_json", "expected_json")
+    FUNCTION_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_JSON_FIELD_NUMBER: _ClassVar[int]
+    function: str
+    args_json: str
+    expected_json: str
+    def __init__(self, function: _Optional[str] = ..., args_json: _Optional[str] = ..., expected_json: _Optional[str] = ...) -> None: ...
+
+class AssertionTest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class Checker(_message.Message):
+    __slots__ = ("kind", "abs_tol", "rel_tol", "checker_source", "checker_language")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ABS_TOL_FIELD_NUMBER: _ClassVar[int]
+    REL_TOL_FIELD_NUMBER: _ClassVar[int]
+    CHECKER_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CHECKER_LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: Kind
+    abs_tol: float
+    rel_tol: float
+    checker_source: str
+    checker_language: str
+    def __init__(self, kind: _Optional[_Union[Kind, str]] = ..., abs_tol: _Optional[float] = ..., rel_tol: _Optional[float] = ..., checker_source: _Optional[str] = ..., checker_language: _Optional[str] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("time_limit_ms", "wall_time_limit_ms", "memory_limit_mb", "max_output_bytes", "compile_time_limit_ms")
+    TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    WALL_TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    time_limit_ms: int
+    wall_time_limit_ms: int
+    memory_limit_mb: int
+    max_output_bytes: int
+    compile_time_limit_ms: int
+    def __init__(self, time_limit_ms: _Optional[int] = ..., wall_time_limit_ms: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., max_output_bytes: _Optional[int] = ..., compile_time_limit_ms: _Optional[int] = ...) -> None: ...
+
+class MathTask(_message.Message):
+    __slots__ = ("response", "gold", "choices")
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    GOLD_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    response: str
+    gold: str
+    choices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, response: _Optional[str] = ..., gold: _Optional[str] = ..., choices: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TestResult(_message.Message):
+    __slots__ = ("verdict", "time_ms", "memory_kb", "exit_code", "signal", "stdout_head", "stderr_head", "message", "wall_ms")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_KB_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    STDERR_HEAD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    WALL_MS_FIELD_NUMBER: _ClassVar[int]
+    verdict: Verdict
+    time_ms: int
+    memory_kb: int
+    exit_code: int
+    signal: int
+    stdout_head: str
+    stderr_head: str
+    message: str
+    wall_ms: int
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., time_ms: _Optional[int] = ..., memory_kb: _Optional[int] = ..., exit_code: _Optional[int] = ..., signal: _Optional[int] = ..., stdout_head: _Optional[str] = ..., stderr_head: _Optional[str] = ..., message: _Optional[str] = ..., wall_ms: _Optional[int] = ...) -> None: ...
+
+class MathDetail(_message.Message):
+    __slots__ = ("extracted_answer", "normalized_answer", "normalized_gold", "reason")
+    EXTRACTED_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZED_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZED_GOLD_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    extracted_answer: str
+    normalized_answer: str
+    normalized_gold: str
+    reason: str
+    def __init__(self, extracted_answer: _Optional[str] = ..., normalized_answer: _Optional[str] = ..., normalized_gold: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Timing(_message.Message):
+    __slots__ = ("queue_ms", "run_ms", "total_ms")
+    QUEUE_MS_FIELD_NUMBER: _ClassVar[int]
+    RUN_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    queue_ms: int
+    run_ms: int
+    total_ms: int
+    def __init__(self, queue_ms: _Optional[int] = ..., run_ms: _Optional[int] = ..., total_ms: _Optional[int] = ...) -> None: ...
+
+class ScoreResponse(_message.Message):
+    __slots__ = ("id", "reward", "accepted", "verdict", "passed", "total", "tests", "compile_output", "math", "timing", "worker", "cached")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REWARD_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    PASSED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    TESTS_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    MATH_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    reward: float
+    accepted: bool
+    verdict: Verdict
+    passed: int
+    total: int
+    tests: _containers.RepeatedCompositeFieldContainer[TestResult]
+    compile_output: str
+    math: MathDetail
+    timing: Timing
+    worker: str
+    cached: bool
+    def __init__(self, id: _Optional[str] = ..., reward: _Optional[float] = ..., accepted: bool = ..., verdict: _Optional[_Union[Verdict, str]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., compile_output: _Optional[str] = ..., math: _Optional[_Union[MathDetail, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., worker: _Optional[str] = ..., cached: bool = ...) -> None: ...
+
+class ListLanguagesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Language(_message.Message):
+    __slots__ = ("name", "version", "test_kinds", "default_limits", "max_limits")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TEST_KINDS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    test_kinds: _containers.RepeatedScalarFieldContainer[str]
+    default_limits: Limits
+    max_limits: Limits
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., test_kinds: _Optional[_Iterable[str]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+
+class ListLanguagesResponse(_message.Message):
+    __slots__ = ("languages",)
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    languages: _containers.RepeatedCompositeFieldContainer[Language]
+    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ...) -> None: ...

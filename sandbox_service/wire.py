@@ -1,0 +1,221 @@
+"""The wire edge: validate protobuf requests into internal models, and results back into protobuf.
+
+Also the JSONL mapping of the same contract (canonical protobuf JSON; snake_case or lowerCamelCase
+keys in, snake_case keys out). Every rejection is an ``InvalidRequest`` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from google.protobuf import json_format
+
+from runners.languages import LANGUAGES
+
+from .config import Settings
+from .errors import InvalidRequest
+from .models import (
+    AssertionTest,
+    CallTest,
+    Checker,
+    CheckerKind,
+    CodeResult,
+    CodeTask,
+    Limits,
+    StdioTest,
+    Test,
+    Verdict,
+)
+from .v1 import sandbox_pb2 as pb
+
+__all__ = [
+    "code_task_from_proto",
+    "request_from_json",
+    "response_from_result",
+    "response_to_json",
+    "sandbox_error_response",
+]
+
+MAX_ID_BYTES = 1024
+MIN_MEMORY_MB = 16
+
+
+def _limits(msg: pb.Limits, s: Settings) -> Limits:
+    def pick(name: str, value: int, default: int, maximum: int) -> int:
+        if value == 0:
+            return default
+        if value > maximum:
+            raise InvalidRequest(f"code.limits.{name}", f"{value} exceeds the deployment's maximum of {maximum}")
+        return value
+
+    time_ms = pick("time_limit_ms", msg.time_limit_ms, s.default_time_limit_ms, s.max_time_limit_ms)
+    wall_default = min(s.max_wall_time_limit_ms, max(2 * time_ms + 1000, time_ms + 1000))
+    wall = pick("wall_time_limit_ms", msg.wall_time_limit_ms, wall_default, s.max_wall_time_limit_ms)
+    memory = pick("memory_limit_mb", msg.memory_limit_mb, s.default_memory_limit_mb, s.max_memory_limit_mb)
+    if memory < MIN_MEMORY_MB:
+        raise InvalidRequest("code.limits.memory_limit_mb", f"{memory} is below the minimum of {MIN_MEMORY_MB}")
+    output = pick("max_output_bytes", msg.max_output_bytes, s.default_max_output_bytes, s.max_max_output_bytes)
+    compile_ms = pick(
+        "compile_time_limit_ms",
+        msg.compile_time_limit_ms,
+        s.default_compile_time_limit_ms,
+        s.max_compile_time_limit_ms,
+    )
+    return Limits(time_ms, wall, memory, output, compile_ms)
+
+
+def _tolerance(field: str, value: float) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise InvalidRequest(field, f"must be a finite number >= 0, got {value}")
+    return value
+
+
+def _checker(msg: pb.Checker, field: str, kind_name: str) -> Checker:
+    kind = CheckerKind(msg.kind) if msg.kind else CheckerKind.LINES
+    abs_tol = _tolerance(f"{field}.abs_tol", msg.abs_tol)
+    rel_tol = _tolerance(f"{field}.rel_tol", msg.rel_tol)
+    if kind is CheckerKind.CUSTOM:
+        if kind_name != "stdio":
+            raise InvalidRequest(f"{field}.kind", "CUSTOM checkers apply to stdio tests only")
+        if not msg.checker_source.strip():
+            raise InvalidRequest(f"{field}.checker_source", "a CUSTOM checker needs its source")
+        if msg.checker_language not in LANGUAGES:
+            raise InvalidRequest(
+                f"{field}.checker_language",
+                f"unknown language {msg.checker_language!r}; available: {', '.join(LANGUAGES)}",
+            )
+    return Checker(kind, abs_tol, rel_tol, msg.checker_source, msg.checker_language)
+
+
+def _test(msg: pb.TestCase, i: int, language: str) -> Test:
+    field = f"code.tests[{i}]"
+    which = msg.WhichOneof("kind")
+    if which is None:
+        raise InvalidRequest(field, "set one of stdio, call, assertion")
+    if which not in LANGUAGES[language].test_kinds:
+        raise InvalidRequest(f"{field}.{which}", f"language {language!r} does not support {which} tests")
+    kind: StdioTest | CallTest | AssertionTest
+    if which == "stdio":
+        s = msg.stdio
+        kind = StdioTest(
+            stdin=s.stdin_bytes or s.stdin.encode(),
+            expected_stdout=s.expected_stdout_bytes or s.expected_stdout.encode(),
+        )
+    elif which == "call":
+        c = msg.call
+        if not c.function.strip():
+            raise InvalidRequest(f"{field}.call.function", "is empty")
+        try:
+            args = json.loads(c.args_json or "[]")
+        except ValueError as exc:
+            raise InvalidRequest(f"{field}.call.args_json", f"is not JSON: {exc}") from None
+        if not isinstance(args, list):
+            raise InvalidRequest(f"{field}.call.args_json", "must be a JSON list of arguments")
+        try:
+            json.loads(c.expected_json)
+        except ValueError as exc:
+            raise InvalidRequest(f"{field}.call.expected_json", f"is not JSON: {exc}") from None
+        kind = CallTest(c.function.strip(), c.args_json or "[]", c.expected_json)
+    else:
+        if not msg.assertion.code.strip():
+            raise InvalidRequest(f"{field}.assertion.code", "is empty")
+        kind = AssertionTest(msg.assertion.code)
+    weight = msg.weight if msg.HasField("weight") else 1.0
+    if not math.isfinite(weight) or weight < 0:
+        raise InvalidRequest(f"{field}.weight", f"must be a finite number >= 0, got {weight}")
+    return Test(kind, _checker(msg.checker, f"{field}.checker", which), weight)
+
+
+def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask:
+    """Validate a code request; raises ``InvalidRequest`` naming the first bad field."""
+    if len(request.id.encode()) > MAX_ID_BYTES:
+        raise InvalidRequest("id", f"longer than {MAX_ID_BYTES} bytes")
+    which = request.WhichOneof("task")
+    if which is None:
+        raise InvalidRequest("task", "empty request: set `code` (or `math`)")
+    if which != "code":
+        raise InvalidRequest(which, "math tasks are not served by this engine yet")
+    code = request.code
+    if code.language not in LANGUAGES:
+        raise InvalidRequest(
+            "code.language", f"unknown language {code.language!r}; available: {', '.join(LANGUAGES)}"
+        )
+    if not code.source.strip():
+        raise InvalidRequest("code.source", "is empty")
+    if len(code.source.encode()) > settings.max_source_bytes:
+        raise InvalidRequest("code.source", f"larger than the maximum of {settings.max_source_bytes} bytes")
+    if not code.tests:
+        raise InvalidRequest("code.tests", "no tests given")
+    if len(code.tests) > settings.max_tests:
+        raise InvalidRequest("code.tests", f"{len(code.tests)} tests exceed the maximum of {settings.max_tests}")
+    size = sum(t.ByteSize() for t in code.tests)
+    if size > settings.max_tests_bytes:
+        raise InvalidRequest("code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}")
+    tests = tuple(_test(t, i, code.language) for i, t in enumerate(code.tests))
+    if sum(t.weight for t in tests) <= 0:
+        raise InvalidRequest("code.tests", "the weights of the tests add up to 0")
+    return CodeTask(code.language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def response_from_result(
+    request_id: str, result: CodeResult, queue_ms: float = 0.0, total_ms: float = 0.0
+) -> pb.ScoreResponse:
+    resp = pb.ScoreResponse(
+        id=request_id,
+        reward=result.reward,
+        accepted=result.accepted,
+        verdict=result.verdict.value,
+        passed=result.passed,
+        total=result.total,
+        compile_output=result.compile_output,
+        worker=result.worker,
+        timing=pb.Timing(queue_ms=round(queue_ms), run_ms=round(result.run_ms), total_ms=round(total_ms)),
+    )
+    for t in result.tests:
+        resp.tests.append(
+            pb.TestResult(
+                verdict=t.verdict.value,
+                time_ms=t.time_ms,
+                wall_ms=t.wall_ms,
+                memory_kb=t.memory_kb,
+                exit_code=t.exit_code,
+                signal=t.signal,
+                stdout_head=_text(t.stdout),
+                stderr_head=_text(t.stderr),
+                message=t.message,
+            )
+        )
+    return resp
+
+
+def sandbox_error_response(request_id: str, message: str, total: int = 0) -> pb.ScoreResponse:
+    """A response for a sample the infrastructure could not judge (trainers drop these)."""
+    resp = pb.ScoreResponse(id=request_id, verdict=Verdict.SANDBOX_ERROR.value, total=total)
+    for _ in range(total):
+        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.value, message=message))
+    if not total:
+        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.value, message=message))
+    return resp
+
+
+def request_from_json(line: str, where: str = "request") -> pb.ScoreRequest:
+    """Parse one JSONL request line (canonical protobuf JSON mapping)."""
+    try:
+        return json_format.Parse(line, pb.ScoreRequest())
+    except json_format.ParseError as exc:
+        raise InvalidRequest(where, f"not a valid ScoreRequest: {exc}") from None
+
+
+def response_to_json(resp: pb.ScoreResponse) -> str:
+    """One JSONL result line: snake_case keys, zero values included so every line has every field."""
+    return json.dumps(
+        json_format.MessageToDict(
+            resp, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        ),
+        ensure_ascii=False,
+    )
