@@ -46,6 +46,8 @@ PROGRAM_ENV = {
 CHUNK = 1 << 16
 STDERR_KEEP = 1 << 16  # stderr is for humans: keep its head, but count all of it against the cap
 DRAIN_GRACE_S = 0.5
+CPU_POLL_S = 0.05
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _read_exact(sock, n):
@@ -210,6 +212,8 @@ class Agent:
 
         exit_info = None
         timed_out = False
+        cpu_limit_s = req.get("cpu_ms", 0) / 1000.0
+        next_cpu_check = t0 + CPU_POLL_S
         exceeded = None
         deadline = t0 + wall_s
 
@@ -248,7 +252,13 @@ class Agent:
                 continue
             if remaining <= 0:
                 raise RuntimeError("fork server did not report a killed process")
-            for fd, _ev in poller.poll(max(1, int(remaining * 1000) + 1)):
+            now = time.monotonic()
+            if cpu_limit_s and now >= next_cpu_check and not timed_out:
+                next_cpu_check = now + CPU_POLL_S
+                if _cpu_seconds(pid) > cpu_limit_s:
+                    _kill(pid)  # RLIMIT_CPU counts whole seconds; this enforces the limit to ~50 ms
+            wait_s = min(remaining, next_cpu_check - now) if cpu_limit_s else remaining
+            for fd, _ev in poller.poll(max(1, int(wait_s * 1000) + 1)):
                 if fd == self.zsock.fileno():
                     exit_info = json.loads(self.zsock.recv(1 << 16))
                 elif fd == in_w:
@@ -318,6 +328,15 @@ def _kill(pid):
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def _cpu_seconds(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
 def _adopt(src, name):

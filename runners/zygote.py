@@ -193,7 +193,7 @@ def _run_python(
     sys.path[0] = os.path.dirname(path)
     harness = req["harness"]
     nonce = req.pop("nonce").encode()
-    if harness == "stdio":
+    if harness in ("stdio", "checker"):
         del req
         _exec_program(path, "__main__")
         return
@@ -219,13 +219,15 @@ def _run_python(
 
 
 def _main_child(job):
+    # A checker that crashes must not read as "wrong answer" (testlib's exit 1): it exits 3 (FAIL).
+    crash_code = 3 if job[0].get("harness") == "checker" else 1
     try:
         _run_python(*job)
     except SystemExit as exc:
         _finish(_exit_code(exc))
     except BaseException:
         sys.excepthook(*sys.exc_info())
-        _finish(1)
+        _finish(crash_code)
     _finish(0)
 
 

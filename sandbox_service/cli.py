@@ -1,12 +1,25 @@
-"""The ``sandbox-service`` command."""
+"""The ``sandbox-service`` command: build the images, score JSONL files on the local engine."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import TextIO
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Settings
+from .errors import InvalidRequest, SandboxServiceError
+from .v1 import sandbox_pb2 as pb
 
 __all__ = ["main"]
+
+EXIT_INVALID_INPUT = 2
+EXIT_SANDBOX_ERRORS = 3
 
 
 @click.group()
@@ -24,3 +37,99 @@ def build_images_cmd() -> None:
         settings.image, settings.debian_mirror, say=lambda m: click.echo(f"[build-images] {m}")
     )
     click.echo(tag)
+
+
+def _read_requests(path: Path, err: Console) -> tuple[list[pb.ScoreRequest], int]:
+    from .wire import request_from_json
+
+    requests, bad = [], 0
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                requests.append(request_from_json(line, where=f"{path.name}:{n}"))
+            except InvalidRequest as exc:
+                bad += 1
+                err.print(f"[red]skipped[/red] {exc}")
+    return requests, bad
+
+
+async def _score_all(
+    requests: list[pb.ScoreRequest], out: TextIO, settings: Settings, err: Console
+) -> Counter[str]:
+    from .engine import Engine
+    from .wire import response_to_json
+
+    verdicts: Counter[str] = Counter()
+    async with Engine(settings) as engine:
+        queue: asyncio.Queue[pb.ScoreRequest] = asyncio.Queue()
+        for r in requests:
+            queue.put_nowait(r)
+        columns = (
+            TextColumn("scoring"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[v]}"),
+        )
+        with Progress(*columns, console=err, transient=False) as progress:
+            bar = progress.add_task("score", total=len(requests), v="")
+
+            async def worker() -> None:
+                while not queue.empty():
+                    request = queue.get_nowait()
+                    try:
+                        response = await engine.score(request)
+                        verdicts[pb.Verdict.Name(response.verdict)] += 1
+                        out.write(response_to_json(response) + "\n")
+                        out.flush()
+                    except InvalidRequest as exc:
+                        verdicts["INVALID"] += 1
+                        err.print(f"[red]invalid[/red] id={request.id!r}: {exc}")
+                    progress.update(
+                        bar, advance=1, v=" ".join(f"{k}={n}" for k, n in sorted(verdicts.items()))
+                    )
+
+            await asyncio.gather(*(worker() for _ in range(settings.pool_size)))
+    return verdicts
+
+
+@main.command("score")
+@click.argument("requests", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where result lines go (default: standard output).",
+)
+@click.option(
+    "--pool-size", type=click.IntRange(1, 256), default=None, help="Warm containers (default: cores)."
+)
+def score_cmd(requests: Path, output: Path | None, pool_size: int | None) -> None:
+    """Score REQUESTS (JSON Lines of sandbox.v1.ScoreRequest) on the local engine.
+
+    Writes one ScoreResponse line per valid request, in completion order. Exit status: 0 when all
+    were judged, 2 when some lines were invalid, 3 when the sandbox failed on some samples.
+    """
+    err = Console(stderr=True)
+    overrides = {"pool_size": pool_size} if pool_size else {}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    reqs, bad = _read_requests(requests, err)
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        verdicts = asyncio.run(_score_all(reqs, out, settings, err))
+    except SandboxServiceError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    finally:
+        if output:
+            out.close()
+    bad += verdicts.pop("INVALID", 0)
+    summary = ", ".join(f"{k} {n}" for k, n in verdicts.most_common()) or "nothing scored"
+    err.print(f"{sum(verdicts.values())} scored: {summary}" + (f"; {bad} invalid" if bad else ""))
+    if verdicts.get("SANDBOX_ERROR"):
+        sys.exit(EXIT_SANDBOX_ERRORS)
+    if bad:
+        sys.exit(EXIT_INVALID_INPUT)

@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import docker.errors
-
 import docker
+import docker.errors
 
 from .errors import ImageError
 

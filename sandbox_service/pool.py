@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import docker.types
 import psutil
-
-import docker
 
 from .agent_client import AgentConnection
 from .config import Settings

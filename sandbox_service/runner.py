@@ -128,6 +128,7 @@ class Runner:
         header: dict[str, Any] = {
             "op": "run",
             "wall_ms": wall_ms,
+            "cpu_ms": cpu_ms,
             "max_output": max_output,
             "rlimits": {
                 "CPU": [cpu_s, cpu_s + 1],
@@ -187,7 +188,7 @@ class Runner:
         call and assertion harnesses live in the fork server, so those tests always use it;
         ``python_fast_path=False`` makes stdio tests exec a fresh interpreter (for comparison).
         """
-        if spec.fork_server and (self.settings.python_fast_path or harness != "stdio"):
+        if spec.fork_server and (self.settings.python_fast_path or harness not in ("stdio", "checker")):
             path = _fmt(spec.run_argv, name)[-1]
             return {"mode": "python", "path": path, "harness": harness, "args": args or []}
         return {"mode": "exec", "argv": [*_fmt(spec.run_argv, name), *(args or [])]}
@@ -337,7 +338,7 @@ class Runner:
             files=files,
             nonce=secrets.token_hex(8),
             **self._launch_fields(
-                spec, "checker", "stdio", ["/box/input.txt", "/box/expected.txt", "/box/actual.txt"]
+                spec, "checker", "checker", ["/box/input.txt", "/box/expected.txt", "/box/actual.txt"]
             ),
         )
         code = check.info["exit_code"]

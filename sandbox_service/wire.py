@@ -46,7 +46,9 @@ def _limits(msg: pb.Limits, s: Settings) -> Limits:
         if value == 0:
             return default
         if value > maximum:
-            raise InvalidRequest(f"code.limits.{name}", f"{value} exceeds the deployment's maximum of {maximum}")
+            raise InvalidRequest(
+                f"code.limits.{name}", f"{value} exceeds the deployment's maximum of {maximum}"
+            )
         return value
 
     time_ms = pick("time_limit_ms", msg.time_limit_ms, s.default_time_limit_ms, s.max_time_limit_ms)
@@ -54,8 +56,12 @@ def _limits(msg: pb.Limits, s: Settings) -> Limits:
     wall = pick("wall_time_limit_ms", msg.wall_time_limit_ms, wall_default, s.max_wall_time_limit_ms)
     memory = pick("memory_limit_mb", msg.memory_limit_mb, s.default_memory_limit_mb, s.max_memory_limit_mb)
     if memory < MIN_MEMORY_MB:
-        raise InvalidRequest("code.limits.memory_limit_mb", f"{memory} is below the minimum of {MIN_MEMORY_MB}")
-    output = pick("max_output_bytes", msg.max_output_bytes, s.default_max_output_bytes, s.max_max_output_bytes)
+        raise InvalidRequest(
+            "code.limits.memory_limit_mb", f"{memory} is below the minimum of {MIN_MEMORY_MB}"
+        )
+    output = pick(
+        "max_output_bytes", msg.max_output_bytes, s.default_max_output_bytes, s.max_max_output_bytes
+    )
     compile_ms = pick(
         "compile_time_limit_ms",
         msg.compile_time_limit_ms,
@@ -148,14 +154,20 @@ def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTa
     if not code.tests:
         raise InvalidRequest("code.tests", "no tests given")
     if len(code.tests) > settings.max_tests:
-        raise InvalidRequest("code.tests", f"{len(code.tests)} tests exceed the maximum of {settings.max_tests}")
+        raise InvalidRequest(
+            "code.tests", f"{len(code.tests)} tests exceed the maximum of {settings.max_tests}"
+        )
     size = sum(t.ByteSize() for t in code.tests)
     if size > settings.max_tests_bytes:
-        raise InvalidRequest("code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}")
+        raise InvalidRequest(
+            "code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}"
+        )
     tests = tuple(_test(t, i, code.language) for i, t in enumerate(code.tests))
     if sum(t.weight for t in tests) <= 0:
         raise InvalidRequest("code.tests", "the weights of the tests add up to 0")
-    return CodeTask(code.language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure)
+    return CodeTask(
+        code.language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure
+    )
 
 
 def _text(data: bytes) -> str:
