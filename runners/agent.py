@@ -212,6 +212,7 @@ class Agent:
 
         exit_info = None
         timed_out = False
+        cpu_exceeded = False
         cpu_limit_s = req.get("cpu_ms", 0) / 1000.0
         next_cpu_check = t0 + CPU_POLL_S
         exceeded = None
@@ -255,7 +256,8 @@ class Agent:
             now = time.monotonic()
             if cpu_limit_s and now >= next_cpu_check and not timed_out:
                 next_cpu_check = now + CPU_POLL_S
-                if _cpu_seconds(pid) > cpu_limit_s:
+                if not cpu_exceeded and _cpu_seconds(pid) > cpu_limit_s:
+                    cpu_exceeded = True
                     _kill(pid)  # RLIMIT_CPU counts whole seconds; this enforces the limit to ~50 ms
             wait_s = min(remaining, next_cpu_check - now) if cpu_limit_s else remaining
             for fd, _ev in poller.poll(max(1, int(wait_s * 1000) + 1)):
@@ -296,6 +298,7 @@ class Agent:
             "wall_ms": wall_ms,
             "maxrss_kb": exit_info["maxrss"],
             "timed_out": timed_out,
+            "cpu_exceeded": cpu_exceeded,
             "exceeded": exceeded,
             "oom_kills": max(0, self.oom_kills() - oom_before) if oom_before >= 0 else 0,
             "stdout_bytes": counts[out_r],

@@ -48,6 +48,7 @@ OWNER_LABEL = "sandbox-service.owner"
 UID_BASE = 61000  # program uids: one per live container, never shared, never 0
 AGENT_SOCKET = "/run/agent/agent.sock"
 _MB = 1 << 20
+_SERIAL = itertools.count()  # process-wide: several pools may live in one process
 
 
 def _owner_tag() -> str:
@@ -142,7 +143,6 @@ class ContainerPool:
         self._idle: asyncio.Queue[Container] = asyncio.Queue()
         self._live: dict[str, Container] = {}
         self._free_uids = list(range(UID_BASE + settings.pool_size * 4, UID_BASE, -1))
-        self._serial = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recycles: Counter[str] = Counter()
@@ -242,7 +242,7 @@ class ContainerPool:
         if not self._free_uids:
             raise InfrastructureError("no free program uid (too many containers)")
         uid = self._free_uids.pop()
-        name = f"{self.settings.container_prefix}-{os.getpid()}-{next(self._serial)}"
+        name = f"{self.settings.container_prefix}-{os.getpid()}-{next(_SERIAL)}"
         sock_dir = self._sock_root / name
         sock_dir.mkdir(mode=0o700)
         path = sock_dir / "agent.sock"

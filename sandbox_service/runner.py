@@ -150,7 +150,7 @@ class Runner:
             lease.recycle("leftover_processes")
         elif info["oom_kills"]:
             lease.recycle("oom")
-        elif info["timed_out"]:
+        elif info["timed_out"] or info["cpu_exceeded"] or info["cpu_ms"] > cpu_ms:
             lease.recycle("timeout")
         elif info["sweep_ms"] > s.slow_reset_ms:
             lease.recycle("slow_reset")

@@ -1,0 +1,146 @@
+"""The warm pool's lifecycle on a real Docker engine: hardening, recycling, leftovers, lost agents."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import docker
+import pytest
+
+from sandbox_service.errors import ImageError
+from sandbox_service.images import ensure_image, runtime_tag
+from sandbox_service.pool import OWNER_LABEL, POOL_LABEL
+
+from .conftest import TEST_PREFIX, EngineHarness, LoopThread, code_request, make_settings, stdio, verdict
+
+pytestmark = pytest.mark.docker
+
+PRINT_TWICE = "print(int(input()) * 2)\n"
+
+
+def test_containers_are_hardened(engine: EngineHarness, docker_client: docker.DockerClient) -> None:
+    name = engine.engine.pool.live_names()[0]
+    attrs = docker_client.containers.get(name).attrs
+    host = attrs["HostConfig"]
+    assert host["NetworkMode"] == "none"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == ["KILL", "SETGID", "SETUID"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert host["PidsLimit"] > 0 and host["Init"] is True
+    assert host["Memory"] > 0 and host["Memory"] == host["MemorySwap"]
+    assert host["NanoCpus"] > 0
+    assert host["LogConfig"]["Type"] == "none"
+    assert {u["Name"] for u in host["Ulimits"]} >= {"nofile", "fsize", "core"}
+    assert set(host["Tmpfs"]) == {"/tmp", "/work", "/box"}
+    mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+    assert mounts["/run/agent"]["RW"] is False
+    assert attrs["Config"]["Labels"][POOL_LABEL] == TEST_PREFIX
+
+
+def test_recycled_after_max_uses(loop_thread: LoopThread, docker_client: docker.DockerClient) -> None:
+    harness = EngineHarness(loop_thread, make_settings(pool_size=1, max_uses=2))
+    try:
+        workers = []
+        for _ in range(5):
+            resp = harness.score(code_request("python", PRINT_TWICE, [stdio("2\n", "4\n")]))
+            assert verdict(resp) == "ACCEPTED"
+            workers.append(resp.worker)
+        assert workers[0] == workers[1] != workers[2] == workers[3] != workers[4]
+        assert harness.engine.pool.recycles["max_uses"] >= 2
+    finally:
+        harness.close()
+    left = docker_client.containers.list(all=True, filters={"name": workers[0]})
+    assert not left
+
+
+def test_timeout_recycles_the_container(solo_engine: EngineHarness) -> None:
+    first = solo_engine.score(code_request("python", "while True: pass\n", [stdio()], limits={"time_limit_ms": 200}))
+    assert verdict(first) == "TIME_LIMIT_EXCEEDED"
+    second = solo_engine.score(code_request("python", PRINT_TWICE, [stdio("1\n", "2\n")]))
+    assert verdict(second) == "ACCEPTED"
+    assert second.worker != first.worker
+    assert solo_engine.engine.pool.recycles["timeout"] + solo_engine.engine.pool.recycles["leftover_processes"] >= 1
+
+
+def _kill_agent_soon(harness: EngineHarness, delay: float) -> threading.Thread:
+    container = next(iter(harness.engine.pool._live.values()))
+    pid = container.agent_host_pid()
+
+    def kill() -> None:
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=kill)
+    thread.start()
+    return thread
+
+
+def test_killed_agent_is_sandbox_error_not_the_programs_fault(solo_engine: EngineHarness) -> None:
+    thread = _kill_agent_soon(solo_engine, 0.5)
+    resp = solo_engine.score(
+        code_request("python", "import time\ntime.sleep(3)\nprint(1)\n", [stdio("", "1\n")], limits={"wall_time_limit_ms": 10000})
+    )
+    thread.join()
+    assert verdict(resp) == "SANDBOX_ERROR"
+    assert "sandbox" in resp.tests[0].message
+    assert solo_engine.engine.pool.recycles["agent_lost"] + solo_engine.engine.pool.recycles["sandbox_error"] >= 1
+    after = solo_engine.score(code_request("python", PRINT_TWICE, [stdio("4\n", "8\n")]))
+    assert verdict(after) == "ACCEPTED" and after.worker != resp.worker
+
+
+def test_killed_agent_is_retried_on_a_fresh_container(loop_thread: LoopThread) -> None:
+    harness = EngineHarness(loop_thread, make_settings(pool_size=1, retries=1))
+    try:
+        thread = _kill_agent_soon(harness, 0.5)
+        resp = harness.score(
+            code_request("python", "import time\ntime.sleep(1.5)\nprint(1)\n", [stdio("", "1\n")])
+        )
+        thread.join()
+        assert verdict(resp) == "ACCEPTED"
+    finally:
+        harness.close()
+
+
+def test_leftovers_of_a_dead_owner_are_removed_at_start(
+    loop_thread: LoopThread, docker_client: docker.DockerClient
+) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tag = runtime_tag(make_settings().image)
+    orphan = docker_client.containers.run(
+        tag,
+        ["sleep", "300"],
+        detach=True,
+        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{dead.pid}:12345.000"},
+        network_mode="none",
+    )
+    try:
+        harness = EngineHarness(loop_thread, make_settings(pool_size=1))
+        harness.close()
+        with pytest.raises(docker.errors.NotFound):
+            docker_client.containers.get(orphan.id)
+    finally:
+        try:
+            orphan.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+def test_close_removes_every_container(loop_thread: LoopThread, docker_client: docker.DockerClient) -> None:
+    harness = EngineHarness(loop_thread, make_settings(pool_size=2))
+    names = harness.engine.pool.live_names()
+    assert len(names) == 2
+    harness.close()
+    for name in names:
+        with pytest.raises(docker.errors.NotFound):
+            docker_client.containers.get(name)
+
+
+def test_missing_image_says_how_to_rebuild(docker_client: docker.DockerClient) -> None:
+    with pytest.raises(ImageError, match="sandbox-service build-images"):
+        ensure_image(docker_client, "sandbox-no-such-image")
