@@ -24,7 +24,7 @@ from sandbox_service import Engine, Settings, pb
 
 HOST_PYTHON = "/usr/bin/python3"
 PY_SRC = "print(int(input()) + 1)"
-CPP_SRC = "#include <cstdio>\nint main() { long long x; scanf(\"%lld\", &x); printf(\"%lld\\n\", x + 1); }\n"
+CPP_SRC = '#include <cstdio>\nint main() { long long x; scanf("%lld", &x); printf("%lld\\n", x + 1); }\n'
 
 
 async def host_floor(n: int, concurrency: int) -> float:
@@ -74,7 +74,9 @@ async def through_engine(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=400, help="tests per Python row")
     parser.add_argument("--cpp-samples", type=int, default=20)
     parser.add_argument("--pool-size", type=int, default=2)
@@ -93,15 +95,26 @@ async def main() -> None:
             await through_engine(engine, "python", PY_SRC, 2 * c, 1, c)  # warm-up
             label = "fork server" if fast else "exec python3"
             tps, _, lat = await through_engine(engine, "python", PY_SRC, args.n, 1, c)
-            rows.append((f"engine python, {label}, 1 test/sample", tps,
-                         f"p50 {statistics.median(lat):.1f} ms/sample"))
+            rows.append(
+                (f"engine python, {label}, 1 test/sample", tps, f"p50 {statistics.median(lat):.1f} ms/sample")
+            )
             tps, _, lat = await through_engine(engine, "python", PY_SRC, args.n // 10, 10, c)
-            rows.append((f"engine python, {label}, 10 tests/sample", tps,
-                         f"p50 {statistics.median(lat):.1f} ms/sample"))
+            rows.append(
+                (
+                    f"engine python, {label}, 10 tests/sample",
+                    tps,
+                    f"p50 {statistics.median(lat):.1f} ms/sample",
+                )
+            )
             if fast:
                 tps, sps, lat = await through_engine(engine, "cpp", CPP_SRC, args.cpp_samples, 10, c)
-                rows.append(("engine C++, 10 tests/sample, 1 compile", tps,
-                             f"{sps:.2f} samples/s, p50 {statistics.median(lat):.0f} ms/sample"))
+                rows.append(
+                    (
+                        "engine C++, 10 tests/sample, 1 compile",
+                        tps,
+                        f"{sps:.2f} samples/s, p50 {statistics.median(lat):.0f} ms/sample",
+                    )
+                )
                 print(f"(pool of {c} started in {start_s:.2f} s)")
 
     print(f"\n{'row':<48} {'tests/s':>9} {'vs floor':>9}  notes")

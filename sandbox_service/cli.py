@@ -22,7 +22,7 @@ EXIT_INVALID_INPUT = 2
 EXIT_SANDBOX_ERRORS = 3
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Reward service for RL on code and math."""
 

@@ -236,7 +236,7 @@ class ContainerPool:
             working_dir="/",
         )
         container.reload()
-        return container.id, int(container.attrs["State"]["Pid"])
+        return str(container.id), int(container.attrs["State"]["Pid"])
 
     async def _start_container(self) -> Container:
         if not self._free_uids:

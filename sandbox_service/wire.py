@@ -181,7 +181,7 @@ def response_from_result(
         id=request_id,
         reward=result.reward,
         accepted=result.accepted,
-        verdict=result.verdict.value,
+        verdict=result.verdict.name,
         passed=result.passed,
         total=result.total,
         compile_output=result.compile_output,
@@ -191,7 +191,7 @@ def response_from_result(
     for t in result.tests:
         resp.tests.append(
             pb.TestResult(
-                verdict=t.verdict.value,
+                verdict=t.verdict.name,
                 time_ms=t.time_ms,
                 wall_ms=t.wall_ms,
                 memory_kb=t.memory_kb,
@@ -207,11 +207,11 @@ def response_from_result(
 
 def sandbox_error_response(request_id: str, message: str, total: int = 0) -> pb.ScoreResponse:
     """A response for a sample the infrastructure could not judge (trainers drop these)."""
-    resp = pb.ScoreResponse(id=request_id, verdict=Verdict.SANDBOX_ERROR.value, total=total)
+    resp = pb.ScoreResponse(id=request_id, verdict=Verdict.SANDBOX_ERROR.name, total=total)
     for _ in range(total):
-        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.value, message=message))
+        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.name, message=message))
     if not total:
-        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.value, message=message))
+        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.name, message=message))
     return resp
 
 

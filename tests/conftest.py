@@ -106,17 +106,25 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
         left = client.containers.list(all=True, filters={"label": POOL_LABEL})
     except docker.errors.DockerException:
         return
-    socks = [p for p in Path(tempfile.gettempdir()).glob("sandbox-sock-*")
-             if not psutil.pid_exists(int(p.name.split("-")[2])) or int(p.name.split("-")[2]) == os.getpid()]
-    procs = [p.info for p in psutil.process_iter(["pid", "uids", "name"]) if p.info["uids"] and
-             UID_BASE < p.info["uids"].real < UID_BASE + 10_000]
+    socks = [
+        p
+        for p in Path(tempfile.gettempdir()).glob("sandbox-sock-*")
+        if not psutil.pid_exists(int(p.name.split("-")[2])) or int(p.name.split("-")[2]) == os.getpid()
+    ]
+    procs = [
+        p.info
+        for p in psutil.process_iter(["pid", "uids", "name"])
+        if p.info["uids"] and UID_BASE < p.info["uids"].real < UID_BASE + 10_000
+    ]
     assert not left, f"containers leaked: {[c.name for c in left]}"
     assert not socks, f"socket dirs leaked: {socks}"
     assert not procs, f"program processes leaked: {procs}"
 
 
 # -- request builders -------------------------------------------------------------------------
-def code_request(language: str, source: str, tests: list[pb.TestCase], rid: str = "t", **code: Any) -> pb.ScoreRequest:
+def code_request(
+    language: str, source: str, tests: list[pb.TestCase], rid: str = "t", **code: Any
+) -> pb.ScoreRequest:
     req = pb.ScoreRequest(id=rid)
     req.code.language = language
     req.code.source = source

@@ -26,12 +26,21 @@ print(int(input()) * 2, mine, left)
 
 def assert_next_sample_passes(engine: EngineHarness) -> None:
     resp = engine.score(code_request("python", HEALTHY, [stdio("21\n", "42 [] []\n")]))
-    assert verdict(resp) == "ACCEPTED", (resp.tests[0].stdout_head, resp.tests[0].stderr_head, resp.tests[0].message)
+    assert verdict(resp) == "ACCEPTED", (
+        resp.tests[0].stdout_head,
+        resp.tests[0].stderr_head,
+        resp.tests[0].message,
+    )
 
 
 ABUSE = {
     "infinite loop": ("python", "while True:\n    pass\n", {"time_limit_ms": 500}, {"TIME_LIMIT_EXCEEDED"}),
-    "sleep": ("python", "import time\ntime.sleep(60)\n", {"wall_time_limit_ms": 500}, {"TIME_LIMIT_EXCEEDED"}),
+    "sleep": (
+        "python",
+        "import time\ntime.sleep(60)\n",
+        {"wall_time_limit_ms": 500},
+        {"TIME_LIMIT_EXCEEDED"},
+    ),
     "fork bomb": (
         "python",
         "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",

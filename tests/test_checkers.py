@@ -37,7 +37,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("kind", "expected", "actual", "atol", "rtol", "equal"), CASES)
-def test_compare_output(kind: str, expected: bytes, actual: bytes, atol: float, rtol: float, equal: bool) -> None:
+def test_compare_output(
+    kind: str, expected: bytes, actual: bytes, atol: float, rtol: float, equal: bool
+) -> None:
     ok, message = compare_output(kind, expected, actual, atol, rtol)
     assert ok is equal
     assert bool(message) is not equal

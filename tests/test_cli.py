@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.docker
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sandbox-service", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "sandbox_service", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_build_images_is_idempotent() -> None:
@@ -44,7 +45,8 @@ def test_score_reports_bad_lines_and_keeps_the_good(tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
     good = '{"id": "ok", "code": {"language": "python", "source": "print(1)", "tests": [{"stdio": {"expected_stdout": "1"}}]}}'
     src.write_text(
-        good + "\n"
+        good
+        + "\n"
         + "{not json\n"
         + '{"id": "bad-lang", "code": {"language": "cobol", "source": "x", "tests": [{"stdio": {}}]}}\n'
     )

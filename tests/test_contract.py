@@ -34,14 +34,35 @@ def test_message_fields_of_api_md() -> None:
     assert fields(pb.AssertionTest) >= {"code"}
     assert fields(pb.Checker) >= {"kind", "abs_tol", "rel_tol", "checker_source", "checker_language"}
     assert fields(pb.Limits) >= {
-        "time_limit_ms", "wall_time_limit_ms", "memory_limit_mb", "max_output_bytes", "compile_time_limit_ms"
+        "time_limit_ms",
+        "wall_time_limit_ms",
+        "memory_limit_mb",
+        "max_output_bytes",
+        "compile_time_limit_ms",
     }
     assert fields(pb.ScoreResponse) >= {
-        "id", "reward", "accepted", "verdict", "passed", "total", "tests", "compile_output",
-        "math", "timing", "worker", "cached",
+        "id",
+        "reward",
+        "accepted",
+        "verdict",
+        "passed",
+        "total",
+        "tests",
+        "compile_output",
+        "math",
+        "timing",
+        "worker",
+        "cached",
     }
     assert fields(pb.TestResult) >= {
-        "verdict", "time_ms", "memory_kb", "exit_code", "signal", "stdout_head", "stderr_head", "message"
+        "verdict",
+        "time_ms",
+        "memory_kb",
+        "exit_code",
+        "signal",
+        "stdout_head",
+        "stderr_head",
+        "message",
     }
     assert fields(pb.MathTask) >= {"response", "gold", "choices"}
     assert fields(pb.MathDetail) >= {"extracted_answer", "normalized_answer", "normalized_gold", "reason"}
@@ -54,16 +75,34 @@ def test_enums_are_unprefixed_with_unspecified_zero() -> None:
     assert [pb.Verdict.Name(v.value) for v in Verdict] == [v.name for v in Verdict]
     assert [pb.Kind.Name(k.value) for k in CheckerKind] == [k.name for k in CheckerKind]
     assert {v.name for v in Verdict} == {
-        "ACCEPTED", "WRONG_ANSWER", "TIME_LIMIT_EXCEEDED", "MEMORY_LIMIT_EXCEEDED", "OUTPUT_LIMIT_EXCEEDED",
-        "RUNTIME_ERROR", "COMPILE_ERROR", "SKIPPED", "SANDBOX_ERROR",
+        "ACCEPTED",
+        "WRONG_ANSWER",
+        "TIME_LIMIT_EXCEEDED",
+        "MEMORY_LIMIT_EXCEEDED",
+        "OUTPUT_LIMIT_EXCEEDED",
+        "RUNTIME_ERROR",
+        "COMPILE_ERROR",
+        "SKIPPED",
+        "SANDBOX_ERROR",
     }
     assert {k.name for k in CheckerKind} == {"EXACT", "LINES", "TOKENS", "FLOAT", "CUSTOM"}
 
 
 def test_exported_members() -> None:
     assert sorted(sandbox_service.__all__) == [
-        "AgentLost", "CheckerKind", "DockerUnavailable", "Engine", "ImageError", "InfrastructureError",
-        "InvalidRequest", "Overloaded", "SandboxServiceError", "Settings", "ShuttingDown", "Verdict", "pb",
+        "AgentLost",
+        "CheckerKind",
+        "DockerUnavailable",
+        "Engine",
+        "ImageError",
+        "InfrastructureError",
+        "InvalidRequest",
+        "Overloaded",
+        "SandboxServiceError",
+        "Settings",
+        "ShuttingDown",
+        "Verdict",
+        "pb",
     ]
     for name in sandbox_service.__all__:
         assert hasattr(sandbox_service, name)
@@ -74,8 +113,17 @@ def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
     out = tmp_path / "gen"
     out.mkdir()
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(ROOT / "proto"), f"--python_out={out}",
-         f"--pyi_out={out}", f"--grpc_python_out={out}", str(ROOT / "proto/sandbox_service/v1/sandbox.proto")],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            "-I",
+            str(ROOT / "proto"),
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+            str(ROOT / "proto/sandbox_service/v1/sandbox.proto"),
+        ],
         check=True,
     )
     for name in ("sandbox_pb2.py", "sandbox_pb2.pyi", "sandbox_pb2_grpc.py"):

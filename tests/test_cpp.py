@@ -66,14 +66,15 @@ def test_cpp17_by_default(engine: EngineHarness) -> None:
             {"memory_limit_mb": 64},
             "MEMORY_LIMIT_EXCEEDED",
         ),
-        ("for (;;) fwrite(buf, 1, sizeof buf, stdout);", {"max_output_bytes": 1 << 20}, "OUTPUT_LIMIT_EXCEEDED"),
+        (
+            "for (;;) fwrite(buf, 1, sizeof buf, stdout);",
+            {"max_output_bytes": 1 << 20},
+            "OUTPUT_LIMIT_EXCEEDED",
+        ),
     ],
 )
 def test_verdicts(engine: EngineHarness, body: str, limits: dict[str, int], want: str) -> None:
-    src = (
-        "#include <bits/stdc++.h>\n#include <unistd.h>\nstatic char buf[65536];\n"
-        f"int main() {{ {body} }}\n"
-    )
+    src = f"#include <bits/stdc++.h>\n#include <unistd.h>\nstatic char buf[65536];\nint main() {{ {body} }}\n"
     resp = engine.score(code_request("cpp", src, [stdio()], limits=limits))
     assert verdict(resp) == want, resp.tests[0].message
     if want == "RUNTIME_ERROR" and "return" not in body:
@@ -81,7 +82,7 @@ def test_verdicts(engine: EngineHarness, body: str, limits: dict[str, int], want
 
 
 def test_stdin_binary_roundtrip(engine: EngineHarness) -> None:
-    src = "#include <cstdio>\nint main() { int c; long n = 0; while ((c = getchar()) != EOF) n += c; printf(\"%ld\\n\", n); }\n"
+    src = '#include <cstdio>\nint main() { int c; long n = 0; while ((c = getchar()) != EOF) n += c; printf("%ld\\n", n); }\n'
     t = stdio()
     t.stdio.stdin_bytes = bytes(range(256)) * 1000
     t.stdio.expected_stdout = f"{sum(range(256)) * 1000}\n"

@@ -59,12 +59,17 @@ def test_recycled_after_max_uses(loop_thread: LoopThread, docker_client: docker.
 
 
 def test_timeout_recycles_the_container(solo_engine: EngineHarness) -> None:
-    first = solo_engine.score(code_request("python", "while True: pass\n", [stdio()], limits={"time_limit_ms": 200}))
+    first = solo_engine.score(
+        code_request("python", "while True: pass\n", [stdio()], limits={"time_limit_ms": 200})
+    )
     assert verdict(first) == "TIME_LIMIT_EXCEEDED"
     second = solo_engine.score(code_request("python", PRINT_TWICE, [stdio("1\n", "2\n")]))
     assert verdict(second) == "ACCEPTED"
     assert second.worker != first.worker
-    assert solo_engine.engine.pool.recycles["timeout"] + solo_engine.engine.pool.recycles["leftover_processes"] >= 1
+    assert (
+        solo_engine.engine.pool.recycles["timeout"] + solo_engine.engine.pool.recycles["leftover_processes"]
+        >= 1
+    )
 
 
 def _kill_agent_soon(harness: EngineHarness, delay: float) -> threading.Thread:
@@ -83,12 +88,20 @@ def _kill_agent_soon(harness: EngineHarness, delay: float) -> threading.Thread:
 def test_killed_agent_is_sandbox_error_not_the_programs_fault(solo_engine: EngineHarness) -> None:
     thread = _kill_agent_soon(solo_engine, 0.5)
     resp = solo_engine.score(
-        code_request("python", "import time\ntime.sleep(3)\nprint(1)\n", [stdio("", "1\n")], limits={"wall_time_limit_ms": 10000})
+        code_request(
+            "python",
+            "import time\ntime.sleep(3)\nprint(1)\n",
+            [stdio("", "1\n")],
+            limits={"wall_time_limit_ms": 10000},
+        )
     )
     thread.join()
     assert verdict(resp) == "SANDBOX_ERROR"
     assert "sandbox" in resp.tests[0].message
-    assert solo_engine.engine.pool.recycles["agent_lost"] + solo_engine.engine.pool.recycles["sandbox_error"] >= 1
+    assert (
+        solo_engine.engine.pool.recycles["agent_lost"] + solo_engine.engine.pool.recycles["sandbox_error"]
+        >= 1
+    )
     after = solo_engine.score(code_request("python", PRINT_TWICE, [stdio("4\n", "8\n")]))
     assert verdict(after) == "ACCEPTED" and after.worker != resp.worker
 

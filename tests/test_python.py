@@ -12,7 +12,9 @@ ECHO_SUM = "a, b = map(int, input().split())\nprint(a + b)\n"
 
 
 def test_stdio_accepted_and_wrong_answer(engine: EngineHarness) -> None:
-    resp = engine.score(code_request("python", ECHO_SUM, [stdio("1 2\n", "3\n"), stdio("2 2\n", "5\n")], rid="s1"))
+    resp = engine.score(
+        code_request("python", ECHO_SUM, [stdio("1 2\n", "3\n"), stdio("2 2\n", "5\n")], rid="s1")
+    )
     assert resp.id == "s1"
     assert verdicts(resp) == ["ACCEPTED", "WRONG_ANSWER"]
     assert resp.reward == 0.5 and not resp.accepted and verdict(resp) == "WRONG_ANSWER"
@@ -63,9 +65,13 @@ def test_sleep_hits_wall_limit_not_cpu(engine: EngineHarness) -> None:
 
 def test_memory_limit(engine: EngineHarness) -> None:
     src = "x = bytearray(400 * 1024 * 1024)\nx[::4096] = b'1' * len(x[::4096])\nprint('survived')\n"
-    resp = engine.score(code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 64}))
+    resp = engine.score(
+        code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 64})
+    )
     assert verdict(resp) == "MEMORY_LIMIT_EXCEEDED"
-    ok = engine.score(code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 1024}))
+    ok = engine.score(
+        code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 1024})
+    )
     assert verdict(ok) == "ACCEPTED", ok.tests[0].message
 
 
@@ -204,7 +210,9 @@ EARLY_EXIT_CHEATS = {
 @pytest.mark.parametrize("cheat", list(EARLY_EXIT_CHEATS))
 def test_early_exit_cheats_never_pass(engine: EngineHarness, cheat: str) -> None:
     src = "def add(a, b):\n    return a - b\n" + EARLY_EXIT_CHEATS[cheat]
-    resp = engine.score(code_request("python", src, [assertion("assert add(1, 2) == 3"), call("add", "[1, 2]", "3")]))
+    resp = engine.score(
+        code_request("python", src, [assertion("assert add(1, 2) == 3"), call("add", "[1, 2]", "3")])
+    )
     assert resp.reward == 0.0, (cheat, verdicts(resp), [t.message for t in resp.tests])
     assert "ACCEPTED" not in verdicts(resp)
     assert "SANDBOX_ERROR" not in verdicts(resp)
@@ -225,7 +233,9 @@ def test_early_exit_cheats_never_pass(engine: EngineHarness, cheat: str) -> None
         ("YES 1.0\n", "yes 1.0", {"kind": 4}, "WRONG_ANSWER"),
     ],
 )
-def test_builtin_checkers_end_to_end(engine: EngineHarness, printed: str, expected: str, checker: dict, want: str) -> None:  # type: ignore[type-arg]
+def test_builtin_checkers_end_to_end(
+    engine: EngineHarness, printed: str, expected: str, checker: dict, want: str
+) -> None:  # type: ignore[type-arg]
     src = f"import sys\nsys.stdout.write({printed!r})\n"
     assert verdict(engine.score(code_request("python", src, [stdio("", expected, **checker)]))) == want
 
@@ -252,10 +262,14 @@ int main(int argc, char** argv) {
 def test_custom_checkers_python_and_cpp(engine: EngineHarness) -> None:
     src = "print(*reversed(input().split()))\n"
     py = {"kind": 5, "checker_source": PY_CHECKER, "checker_language": "python"}
-    resp = engine.score(code_request("python", src, [stdio("1 2 3\n", "1 2 3\n", **py), stdio("1 2\n", "1 3\n", **py)]))
+    resp = engine.score(
+        code_request("python", src, [stdio("1 2 3\n", "1 2 3\n", **py), stdio("1 2\n", "1 3\n", **py)])
+    )
     assert verdicts(resp) == ["ACCEPTED", "WRONG_ANSWER"]
     cpp = {"kind": 5, "checker_source": CPP_CHECKER, "checker_language": "cpp"}
-    resp = engine.score(code_request("python", "print(10.3)\n", [stdio("", "10", **cpp), stdio("", "11", **cpp)]))
+    resp = engine.score(
+        code_request("python", "print(10.3)\n", [stdio("", "10", **cpp), stdio("", "11", **cpp)])
+    )
     assert verdicts(resp) == ["ACCEPTED", "WRONG_ANSWER"], [t.message for t in resp.tests]
 
 

@@ -42,19 +42,36 @@ BAD = [
     (code_request("python", "x", [call("f", "[]", "")]), "code.tests[0].call.expected_json"),
     (code_request("python", "x", [assertion("  ")]), "code.tests[0].assertion.code"),
     (code_request("python", "x", [stdio(kind=5)]), "code.tests[0].checker.checker_source"),
-    (code_request("python", "x", [stdio(kind=5, checker_source="x", checker_language="rust")]),
-     "code.tests[0].checker.checker_language"),
-    (code_request("python", "x", [call("f", "[]", "1", kind=5, checker_source="x", checker_language="python")]),
-     "code.tests[0].checker.kind"),
+    (
+        code_request("python", "x", [stdio(kind=5, checker_source="x", checker_language="rust")]),
+        "code.tests[0].checker.checker_language",
+    ),
+    (
+        code_request(
+            "python", "x", [call("f", "[]", "1", kind=5, checker_source="x", checker_language="python")]
+        ),
+        "code.tests[0].checker.kind",
+    ),
     (code_request("python", "x", [stdio(kind=4, abs_tol=-1)]), "code.tests[0].checker.abs_tol"),
     (code_request("python", "x", [stdio(kind=4, rel_tol=float("nan"))]), "code.tests[0].checker.rel_tol"),
     (code_request("python", "x", [stdio()], limits={"time_limit_ms": 10**6}), "code.limits.time_limit_ms"),
-    (code_request("python", "x", [stdio()], limits={"wall_time_limit_ms": 10**7}), "code.limits.wall_time_limit_ms"),
-    (code_request("python", "x", [stdio()], limits={"memory_limit_mb": 10**6}), "code.limits.memory_limit_mb"),
+    (
+        code_request("python", "x", [stdio()], limits={"wall_time_limit_ms": 10**7}),
+        "code.limits.wall_time_limit_ms",
+    ),
+    (
+        code_request("python", "x", [stdio()], limits={"memory_limit_mb": 10**6}),
+        "code.limits.memory_limit_mb",
+    ),
     (code_request("python", "x", [stdio()], limits={"memory_limit_mb": 1}), "code.limits.memory_limit_mb"),
-    (code_request("python", "x", [stdio()], limits={"max_output_bytes": 1 << 31}), "code.limits.max_output_bytes"),
-    (code_request("python", "x", [stdio()], limits={"compile_time_limit_ms": 10**7}),
-     "code.limits.compile_time_limit_ms"),
+    (
+        code_request("python", "x", [stdio()], limits={"max_output_bytes": 1 << 31}),
+        "code.limits.max_output_bytes",
+    ),
+    (
+        code_request("python", "x", [stdio()], limits={"compile_time_limit_ms": 10**7}),
+        "code.limits.compile_time_limit_ms",
+    ),
 ]
 
 
@@ -76,7 +93,9 @@ def test_negative_and_zero_weights() -> None:
 def test_defaults_and_bytes_twins() -> None:
     t = stdio("text-in", "text-out")
     t.stdio.stdin_bytes = b"\x00bin"
-    task = code_task_from_proto(code_request("python", "x", [t, call("f", "", "1"), assertion("assert 1")]), SETTINGS)
+    task = code_task_from_proto(
+        code_request("python", "x", [t, call("f", "", "1"), assertion("assert 1")]), SETTINGS
+    )
     first = task.tests[0].kind
     assert isinstance(first, StdioTest) and first.stdin == b"\x00bin" and first.expected_stdout == b"text-out"
     assert task.tests[0].checker.kind is CheckerKind.LINES and task.tests[0].weight == 1.0
@@ -108,6 +127,8 @@ def test_jsonl_bad_line_is_invalid_request() -> None:
 
 
 def test_result_line_has_snake_case_keys_and_every_field() -> None:
-    line = json.loads(response_to_json(pb.ScoreResponse(id="a", verdict=pb.WRONG_ANSWER, tests=[pb.TestResult()])))
+    line = json.loads(
+        response_to_json(pb.ScoreResponse(id="a", verdict=pb.WRONG_ANSWER, tests=[pb.TestResult()]))
+    )
     assert line["verdict"] == "WRONG_ANSWER" and line["accepted"] is False and line["reward"] == 0
     assert "compile_output" in line and "stdout_head" in line["tests"][0]
