@@ -14,7 +14,9 @@ pytestmark = pytest.mark.docker
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sandbox_service", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox_service", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_build_images_is_idempotent() -> None:
