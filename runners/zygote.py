@@ -130,14 +130,23 @@ def _json_default(obj):
     raise TypeError(f"return value of type {type(obj).__name__} is not JSON-serialisable")
 
 
-def _exec_program(path, run_name, _compile=compile, _exec=exec):
-    """Run the program file as module ``run_name`` (what ``python3 path`` does, minus start-up)."""
+def _exec_program(path, run_name, on_syntax_error, _compile=compile, _exec=exec):
+    """Run the program file as module ``run_name`` (what ``python3 path`` does, minus start-up).
+
+    ``on_syntax_error`` runs when the source does not compile, before any program code has run, so
+    the program cannot fake that report.
+    """
     module = types.ModuleType(run_name)
     module.__file__ = path
     module.__builtins__ = __builtins__
     sys.modules[run_name] = module  # so pickle, dataclasses and typing find the program's classes
     with open(path, "rb") as f:
-        code = _compile(f.read(), path, "exec")
+        source = f.read()
+    try:
+        code = _compile(source, path, "exec")
+    except (SyntaxError, ValueError):  # ValueError: NUL bytes in the source
+        on_syntax_error()
+        raise
     _exec(code, module.__dict__)
     return module.__dict__
 
@@ -193,12 +202,16 @@ def _run_python(
     sys.path[0] = os.path.dirname(path)
     harness = req["harness"]
     nonce = req.pop("nonce").encode()
+
+    def syntax_error():
+        _write(status_fd, nonce + b" syntax\n")
+
     if harness in ("stdio", "checker"):
         del req
-        _exec_program(path, "__main__")
+        _exec_program(path, "__main__", syntax_error)
         return
     try:
-        ns = _exec_program(path, "__solution__")
+        ns = _exec_program(path, "__solution__", syntax_error)
         if harness == "call":
             with open(req["args_path"]) as f:
                 args = _loads(f.read())

@@ -92,6 +92,13 @@ class Runner:
                 outcome = await self._run_test(lease, spec, task, test, checker_ready)
                 result.tests.append(outcome)
                 failed = failed or outcome.verdict is not Verdict.ACCEPTED
+                if outcome.verdict is Verdict.COMPILE_ERROR:  # a Python syntax error: no test can pass
+                    result.compile_output = outcome.stderr.decode("utf-8", "replace")
+                    result.tests += [
+                        TestResult(Verdict.COMPILE_ERROR, message=outcome.message)
+                        for _ in task.tests[len(result.tests) :]
+                    ]
+                    break
             return result
         finally:
             result.run_ms = (time.monotonic() - t0) * 1000.0
@@ -226,6 +233,12 @@ class Runner:
             **extra,
         )
         result = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb)
+        if raw.status == f"{nonce} syntax\n".encode():  # reported before any program code ran
+            result.verdict, result.message = (
+                Verdict.COMPILE_ERROR,
+                "the program does not compile (syntax error)",
+            )
+            return result
         if result.verdict is not Verdict.ACCEPTED:
             if isinstance(kind, AssertionTest) and result.verdict is Verdict.RUNTIME_ERROR:
                 if raw.status == f"{nonce} assertion\n".encode():

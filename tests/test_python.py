@@ -35,6 +35,19 @@ def test_runtime_error_has_stderr(engine: EngineHarness) -> None:
     assert resp.tests[0].exit_code == 1 and "ValueError: boom" in resp.tests[0].stderr_head
 
 
+@pytest.mark.parametrize("harness", ["stdio", "call", "assertion"])
+def test_syntax_error_is_compile_error(engine: EngineHarness, harness: str) -> None:
+    test = {"stdio": stdio("", ""), "call": call("f", "[]", "1"), "assertion": assertion("assert 1")}[harness]
+    resp = engine.score(code_request("python", "def f(:\n    return 1\n", [test, test]))
+    assert verdicts(resp) == ["COMPILE_ERROR", "COMPILE_ERROR"]
+    assert "SyntaxError" in resp.compile_output
+
+
+def test_faked_syntax_error_is_not_compile_error(engine: EngineHarness) -> None:
+    src = "import sys\nsys.stderr.write('SyntaxError: invalid syntax\\n')\nsys.exit(1)\n"
+    assert verdict(engine.score(code_request("python", src, [stdio()]))) == "RUNTIME_ERROR"
+
+
 def test_nonzero_exit_is_runtime_error(engine: EngineHarness) -> None:
     resp = engine.score(code_request("python", "import sys\nprint(3)\nsys.exit(4)\n", [stdio("", "3\n")]))
     assert verdict(resp) == "RUNTIME_ERROR" and resp.tests[0].exit_code == 4
