@@ -137,9 +137,6 @@ class Agent:
         return (time.monotonic() - t0) * 1000.0, leftover
 
     # -- requests ----------------------------------------------------------------------------
-    def op_ping(self, req, blobs):
-        return {"ok": True, "oom_counter": self.oom_path is not None}, []
-
     def op_write(self, req, blobs):
         for spec, data in zip(req["files"], blobs, strict=True):
             path = os.path.join(BOX, os.path.basename(spec["name"]))

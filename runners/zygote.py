@@ -36,8 +36,6 @@ import sys
 import traceback  # noqa: F401  (pre-imported: a failing program prints one)
 import types
 
-_SELF_FDS = (0, 1, 2)
-
 
 def _limits(req):
     for name, value in req["rlimits"].items():

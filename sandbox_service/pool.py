@@ -25,7 +25,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -77,7 +76,6 @@ class Container:
     memory_files: list[Path] = field(default_factory=list)
     memory_bytes: int = 0
     uses: int = 0
-    created: float = field(default_factory=time.monotonic)
 
     def agent_host_pid(self) -> int:
         """Host pid of the agent (the child of the container's init); for tests and diagnostics."""

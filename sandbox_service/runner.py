@@ -103,10 +103,7 @@ class Runner:
         finally:
             result.run_ms = (time.monotonic() - t0) * 1000.0
             if not lease.container.conn.lost:
-                await self._call(lease, {"op": "clear"}, [])
-                lease.container.set_memory(
-                    (self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb) * _MB
-                )
+                await self._call(lease, {"op": "clear"}, [])  # memory limits are set before every run
 
     # -- agent calls -------------------------------------------------------------------------
     async def _call(
