@@ -75,6 +75,7 @@ class Container:
     init_pid: int
     memory_files: list[Path] = field(default_factory=list)
     memory_bytes: int = 0
+    client: docker.DockerClient | None = None
     uses: int = 0
 
     def agent_host_pid(self) -> int:
@@ -84,19 +85,33 @@ class Container:
                 return child.pid
         raise InfrastructureError(f"no agent process in {self.name}")
 
-    def set_memory(self, limit_bytes: int) -> None:
-        """Set the container's memory (and memory+swap) limit by writing its cgroup directly."""
-        if limit_bytes == self.memory_bytes or not self.memory_files:
+    async def set_memory(self, limit_bytes: int) -> None:
+        """Set the container's memory (= memory+swap) limit before a run.
+
+        Writes the container's cgroup files directly (no daemon call on the per-test path); where the
+        host may not write them (not root, another cgroup layout), falls back to ``docker update``.
+        """
+        if limit_bytes == self.memory_bytes:
             return
-        # memory+swap must never be below memory: raise it first when growing, last when shrinking.
-        growing = limit_bytes > self.memory_bytes
-        files = self.memory_files[::-1] if growing else self.memory_files
         try:
-            for path in files:
-                path.write_text(str(limit_bytes))
-        except OSError as exc:
+            if self.memory_files:
+                # memory+swap must never be below memory: raise it first when growing, last when shrinking.
+                growing = limit_bytes > self.memory_bytes
+                for path in self.memory_files[::-1] if growing else self.memory_files:
+                    path.write_text(str(limit_bytes))
+            else:
+                await asyncio.to_thread(self._docker_update, limit_bytes)
+        except (OSError, docker.errors.DockerException) as exc:
             raise InfrastructureError(f"cannot set the memory limit of {self.name}: {exc}") from exc
         self.memory_bytes = limit_bytes
+
+    def _docker_update(self, limit_bytes: int) -> None:
+        assert self.client is not None
+        container = self.client.containers.get(self.docker_id)
+        if limit_bytes > self.memory_bytes:  # same ordering rule as above
+            container.update(memswap_limit=limit_bytes, mem_limit=limit_bytes)
+        else:
+            container.update(mem_limit=limit_bytes, memswap_limit=limit_bytes)
 
 
 def _memory_files(init_pid: int) -> list[Path]:
@@ -162,8 +177,8 @@ class ContainerPool:
     async def close(self) -> None:
         """Remove every container of this pool and its sockets. Idempotent."""
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
+        # Not cancelled: a replacement may be inside `docker run` on a thread, which cancelling cannot
+        # stop; it would create its container after we looked. Each one discards its own once done.
         await asyncio.gather(*self._tasks, return_exceptions=True)
         live = list(self._live.values())
         self._live.clear()
@@ -273,7 +288,9 @@ class ContainerPool:
         path.unlink()  # connected: nobody else may ever connect
         reader, writer = await asyncio.open_unix_connection(sock=conn_sock)
         conn = AgentConnection(reader, writer)
-        container = Container(name=name, docker_id=docker_id, uid=uid, conn=conn, init_pid=init_pid)
+        container = Container(
+            name=name, docker_id=docker_id, uid=uid, conn=conn, init_pid=init_pid, client=self.client
+        )
         self._live[name] = container
         try:
             hello, _ = await conn.receive(self.settings.agent_start_timeout_s)
@@ -299,7 +316,11 @@ class ContainerPool:
         delay = 0.5
         while not self._closed:
             try:
-                self._idle.put_nowait(await self._start_container())
+                fresh = await self._start_container()
+                if self._closed:
+                    await self._discard(fresh)
+                else:
+                    self._idle.put_nowait(fresh)
                 return
             except InfrastructureError:
                 self.start_failures += 1

@@ -126,7 +126,7 @@ class Runner:
     ) -> RawRun:
         s = self.settings
         container = lease.container
-        container.set_memory((memory_mb + s.memory_overhead_mb) * _MB)
+        await container.set_memory((memory_mb + s.memory_overhead_mb) * _MB)
         cpu_s = max(1, math.ceil(cpu_ms / 1000))
         mem = memory_mb * _MB
         header: dict[str, Any] = {

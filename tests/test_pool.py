@@ -42,6 +42,31 @@ def test_containers_are_hardened(engine: EngineHarness, docker_client: docker.Do
     assert attrs["Config"]["Labels"][POOL_LABEL] == TEST_PREFIX
 
 
+def test_memory_limit_without_cgroup_access_uses_docker_update(loop_thread: LoopThread) -> None:
+    """Where the host may not write cgroup files, per-sample memory limits still hold (docker update)."""
+    harness = EngineHarness(loop_thread, make_settings(pool_size=1, max_uses=100))
+    try:
+        container = next(iter(harness.engine.pool._live.values()))
+        container.memory_files = []  # as on a host where they are not writable
+        assert container.client is not None
+        src = "x = bytearray(200 * 1024 * 1024)\nx[::4096] = b'1' * len(x[::4096])\nprint('survived')\n"
+        big = harness.score(
+            code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 512})
+        )
+        assert verdict(big) == "ACCEPTED", big.tests[0].message
+        host = container.client.containers.get(container.docker_id).attrs["HostConfig"]
+        assert (
+            host["Memory"] == host["MemorySwap"] == (512 + harness.engine.settings.memory_overhead_mb) << 20
+        )
+        small = harness.score(
+            code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 64})
+        )
+        assert verdict(small) == "MEMORY_LIMIT_EXCEEDED"
+        assert small.worker == big.worker  # lowered on the same container, through docker update
+    finally:
+        harness.close()
+
+
 def test_recycled_after_max_uses(loop_thread: LoopThread, docker_client: docker.DockerClient) -> None:
     harness = EngineHarness(loop_thread, make_settings(pool_size=1, max_uses=2))
     try:
