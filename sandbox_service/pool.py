@@ -107,11 +107,8 @@ class Container:
 
     def _docker_update(self, limit_bytes: int) -> None:
         assert self.client is not None
-        container = self.client.containers.get(self.docker_id)
-        if limit_bytes > self.memory_bytes:  # same ordering rule as above
-            container.update(memswap_limit=limit_bytes, mem_limit=limit_bytes)
-        else:
-            container.update(mem_limit=limit_bytes, memswap_limit=limit_bytes)
+        # One API call sets both; the daemon orders the two writes itself.
+        self.client.containers.get(self.docker_id).update(mem_limit=limit_bytes, memswap_limit=limit_bytes)
 
 
 def _memory_files(init_pid: int) -> list[Path]:

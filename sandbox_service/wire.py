@@ -25,7 +25,6 @@ from .models import (
     Limits,
     StdioTest,
     Test,
-    Verdict,
 )
 from .v1 import sandbox_pb2 as pb
 
@@ -34,7 +33,6 @@ __all__ = [
     "request_from_json",
     "response_from_result",
     "response_to_json",
-    "sandbox_error_response",
 ]
 
 MAX_ID_BYTES = 1024
@@ -202,16 +200,6 @@ def response_from_result(
                 message=t.message,
             )
         )
-    return resp
-
-
-def sandbox_error_response(request_id: str, message: str, total: int = 0) -> pb.ScoreResponse:
-    """A response for a sample the infrastructure could not judge (trainers drop these)."""
-    resp = pb.ScoreResponse(id=request_id, verdict=Verdict.SANDBOX_ERROR.name, total=total)
-    for _ in range(total):
-        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.name, message=message))
-    if not total:
-        resp.tests.append(pb.TestResult(verdict=Verdict.SANDBOX_ERROR.name, message=message))
     return resp
 
 
