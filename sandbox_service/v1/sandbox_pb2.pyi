@@ -2,7 +2,8 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -66,7 +67,7 @@ class CodeTask(_message.Message):
     tests: _containers.RepeatedCompositeFieldContainer[TestCase]
     limits: Limits
     stop_on_first_failure: bool
-    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., tests: _Optional[_Iterable[_Union[TestCase, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stop_on_first_failure: bool = ...) -> None: ...
+    def __init__(self, language: _Optional[str] = ..., source: _Optional[str] = ..., tests: _Optional[_Iterable[_Union[TestCase, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., stop_on_first_failure: _Optional[bool] = ...) -> None: ...
 
 class TestCase(_message.Message):
     __slots__ = ("stdio", "call", "assertion", "checker", "weight")
@@ -218,7 +219,7 @@ class ScoreResponse(_message.Message):
     timing: Timing
     worker: str
     cached: bool
-    def __init__(self, id: _Optional[str] = ..., reward: _Optional[float] = ..., accepted: bool = ..., verdict: _Optional[_Union[Verdict, str]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., compile_output: _Optional[str] = ..., math: _Optional[_Union[MathDetail, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., worker: _Optional[str] = ..., cached: bool = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., reward: _Optional[float] = ..., accepted: _Optional[bool] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., compile_output: _Optional[str] = ..., math: _Optional[_Union[MathDetail, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., worker: _Optional[str] = ..., cached: _Optional[bool] = ...) -> None: ...
 
 class ListLanguagesRequest(_message.Message):
     __slots__ = ()

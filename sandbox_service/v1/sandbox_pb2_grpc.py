@@ -5,7 +5,7 @@ import warnings
 
 from sandbox_service.v1 import sandbox_pb2 as sandbox__service_dot_v1_dot_sandbox__pb2
 
-GRPC_GENERATED_VERSION = '1.66.2'
+GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -18,14 +18,14 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + f' but the generated code in sandbox_service/v1/sandbox_pb2_grpc.py depends on'
+        + ' but the generated code in sandbox_service/v1/sandbox_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
     )
 
 
-class GraderStub(object):
+class GraderStub:
     """Grader scores code and math samples.
     """
 
@@ -52,7 +52,7 @@ class GraderStub(object):
                 _registered_method=True)
 
 
-class GraderServicer(object):
+class GraderServicer:
     """Grader scores code and math samples.
     """
 
@@ -104,7 +104,7 @@ def add_GraderServicer_to_server(servicer, server):
 
 
  # This class is part of an EXPERIMENTAL API.
-class Grader(object):
+class Grader:
     """Grader scores code and math samples.
     """
 
