@@ -6,8 +6,12 @@ The few names users touch are re-exported here::
 
     async with Engine(Settings(pool_size=2)) as engine:
         response = await engine.score(request)   # pb.ScoreRequest -> pb.ScoreResponse
+
+    with Client("127.0.0.1:50051") as client:    # a running `sandbox-service serve`
+        response = client.score(request)
 """
 
+from .client import AsyncClient, Client
 from .config import Settings
 from .engine import Engine
 from .errors import (
@@ -25,7 +29,9 @@ from .v1 import sandbox_pb2 as pb
 
 __all__ = [
     "AgentLost",
+    "AsyncClient",
     "CheckerKind",
+    "Client",
     "DockerUnavailable",
     "Engine",
     "ImageError",

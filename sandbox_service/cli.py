@@ -133,3 +133,93 @@ def score_cmd(requests: Path, output: Path | None, pool_size: int | None) -> Non
         sys.exit(EXIT_SANDBOX_ERRORS)
     if bad:
         sys.exit(EXIT_INVALID_INPUT)
+
+
+@main.command("serve")
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1; 0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="gRPC port (default 50051).")
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Join this Ray cluster ('auto' or host:port) instead of starting a local one in-process.",
+)
+@click.option(
+    "--pool-size",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Containers of the embedded worker (default: cores). In a cluster each node's 'sandbox' "
+    "resource sets its own.",
+)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Prometheus port (0: off).")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the shared token clients must send (or set SANDBOX_TOKEN).",
+)
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM cert chain."
+)
+@click.option(
+    "--tls-key", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM private key."
+)
+def serve_cmd(
+    host: str | None,
+    port: int | None,
+    ray_address: str | None,
+    pool_size: int | None,
+    metrics_port: int | None,
+    token_file: Path | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> None:
+    """Run the gRPC service until Ctrl-C / SIGTERM (then drain in-flight work and stop).
+
+    With no --ray-address it starts a local Ray in this process and one worker with a warm pool:
+    nothing to set up beyond Docker and the image (scripts/install).
+    """
+    import logging
+
+    from .server import init_ray, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    err = Console(stderr=True)
+    given = {
+        "host": host,
+        "port": port,
+        "ray_address": ray_address,
+        "pool_size": pool_size,
+        "metrics_port": metrics_port,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "token": token_file.read_text().strip() if token_file else None,
+    }
+    settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
+
+    def ready(service: object) -> None:
+        from .server import Service
+
+        assert isinstance(service, Service)
+        scheme = "TLS" if settings.tls_cert else "plaintext"
+        auth = "token required" if settings.token else "no auth"
+        workers = ", ".join(
+            f"{w.name} ({w.pool_size} containers)" for w in service.dispatcher.workers.values()
+        )
+        err.print(f"serving sandbox.v1.Grader on {settings.host}:{service.port} ({scheme}, {auth})")
+        err.print(f"workers: {workers}")
+        for why in service.dispatcher.unplaced.values():
+            err.print(f"[yellow]not placed:[/yellow] {why}")
+        if service.metrics_port:
+            err.print(f"metrics: http://{settings.host}:{service.metrics_port}/metrics")
+
+    try:
+        err.print(init_ray(settings))
+        asyncio.run(serve(settings, ready))
+    except (SandboxServiceError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()

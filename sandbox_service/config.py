@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     max_source_bytes: int = 1 << 20
     """Largest accepted program source."""
     max_tests: int = 1_000
-    max_tests_bytes: int = 256 << 20
+    max_tests_bytes: int = 48 << 20
     """Largest total size of a request's test data."""
 
     # --- engine -----------------------------------------------------------------------------
@@ -89,3 +89,40 @@ class Settings(BaseSettings):
     """How often a sample is retried on a fresh container after an infrastructure failure."""
     python_fast_path: bool = True
     """Fork Python tests from a pre-started interpreter instead of exec'ing python3 each time."""
+
+    # --- service (gRPC front end) ---------------------------------------------------------------
+    host: str = "127.0.0.1"
+    """Address the gRPC server binds to; localhost unless told otherwise (``0.0.0.0`` for all)."""
+    port: int = Field(default=50051, ge=0, le=65535)
+    """gRPC port (0 picks a free one)."""
+    token: str = ""
+    """Shared secret clients must send as ``authorization: Bearer <token>``; empty disables auth."""
+    tls_cert: str = ""
+    """PEM certificate chain file; with ``tls_key`` the server speaks TLS only."""
+    tls_key: str = ""
+    """PEM private key file of ``tls_cert``."""
+    max_message_mb: int = Field(default=64, ge=1, le=1024)
+    """Largest gRPC message either way; must exceed max_source_bytes + max_tests_bytes."""
+    max_queue: int = Field(default=4_096, ge=1)
+    """Admitted samples waiting for a worker; beyond it unary calls get RESOURCE_EXHAUSTED and
+    streams stop reading (HTTP/2 flow control pushes back on the client)."""
+    drain_timeout_s: float = Field(default=30.0, ge=0)
+    """On shutdown, how long in-flight samples may take to finish before UNAVAILABLE."""
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Prometheus ``/metrics`` port on ``host``; 0 disables it."""
+
+    # --- Ray distribution -------------------------------------------------------------------------
+    ray_address: str = ""
+    """Ray cluster to join (``auto`` or ``host:port``); empty starts a local Ray in-process."""
+    worker_resource: str = "sandbox"
+    """Custom Ray resource marking sandbox nodes; its amount on a node is that worker's pool size."""
+    worker_start_timeout_s: float = Field(default=120.0, gt=0)
+    """A worker not placed and started within this time is reported and given up on."""
+    worker_prefetch: int = Field(default=2, ge=0, le=64)
+    """Samples per container a worker may hold beyond its free containers (hides the Ray hop)."""
+    max_chunk: int = Field(default=64, ge=1, le=4096)
+    """Most samples sent to a worker in one Ray call."""
+    dispatch_retries: int = Field(default=2, ge=0, le=10)
+    """How often a sample whose worker died is re-queued before it is answered SANDBOX_ERROR."""
+    stats_interval_s: float = Field(default=2.0, gt=0)
+    """How often worker pool statistics are collected and lost nodes' workers are re-spawned."""

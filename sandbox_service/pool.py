@@ -40,11 +40,14 @@ from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
 
-__all__ = ["POOL_LABEL", "Container", "ContainerPool"]
+__all__ = ["POOL_LABEL", "UID_BASE", "UID_LIMIT", "Container", "ContainerPool"]
 
 POOL_LABEL = "sandbox-service.pool"
 OWNER_LABEL = "sandbox-service.owner"
 UID_BASE = 61000  # program uids: one per live container, never shared, never 0
+UID_SLOTS = 1024  # pools on one host each hold a distinct block of uids...
+UID_BLOCK = 1024  # ...of this many (RLIMIT_NPROC counts a uid's processes host-wide, across containers)
+UID_LIMIT = UID_BASE + UID_SLOTS * UID_BLOCK
 AGENT_SOCKET = "/run/agent/agent.sock"
 _MB = 1 << 20
 _SERIAL = itertools.count()  # process-wide: several pools may live in one process
@@ -53,6 +56,23 @@ _SERIAL = itertools.count()  # process-wide: several pools may live in one proce
 def _owner_tag() -> str:
     me = psutil.Process()
     return f"{me.pid}:{me.create_time():.3f}"
+
+
+def _claim_uid_block() -> tuple[socket.socket, int]:
+    """Hold one host-wide block of program uids for as long as the returned socket stays open.
+
+    A bound abstract unix socket is the lock: the name is unique per host (network namespace), and
+    the kernel releases it when the owner exits, however it dies. No files are left behind.
+    """
+    for slot in range(UID_SLOTS):
+        lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            lock.bind(f"\0sandbox-service-uids-{slot}")
+        except OSError:
+            lock.close()
+            continue
+        return lock, UID_BASE + slot * UID_BLOCK
+    raise InfrastructureError(f"all {UID_SLOTS} program-uid blocks of this host are taken")
 
 
 def _owner_alive(tag: str) -> bool:
@@ -152,7 +172,8 @@ class ContainerPool:
         os.chmod(self._sock_root, 0o700)
         self._idle: asyncio.Queue[Container] = asyncio.Queue()
         self._live: dict[str, Container] = {}
-        self._free_uids = list(range(UID_BASE + settings.pool_size * 4, UID_BASE, -1))
+        self._uid_lock, base = _claim_uid_block()
+        self._free_uids = list(range(base + UID_BLOCK - 1, base, -1))  # never uid `base` itself
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recycles: Counter[str] = Counter()
@@ -183,6 +204,7 @@ class ContainerPool:
             c.conn.close()
         await asyncio.gather(*(asyncio.to_thread(self._remove, c.name) for c in live))
         shutil.rmtree(self._sock_root, ignore_errors=True)
+        self._uid_lock.close()
 
     def _remove_orphans(self) -> None:
         try:
@@ -218,6 +240,7 @@ class ContainerPool:
             ["/usr/bin/python3", "-I", "/opt/runners/agent.py", "--socket", AGENT_SOCKET, "--uid", str(uid)],
             name=name,
             detach=True,
+            auto_remove=True,  # the agent exits when its host connection dies: a dead owner leaves nothing
             labels={POOL_LABEL: s.container_prefix, OWNER_LABEL: self._owner},
             network_mode="none",
             read_only=True,

@@ -67,7 +67,17 @@ class Runner:
         self.settings = settings
 
     async def run(self, lease: Lease, task: CodeTask) -> CodeResult:
-        """Run every test of ``task``; raises ``AgentLost`` when the sandbox itself fails."""
+        """Run every test of ``task``; raises ``AgentLost`` when the sandbox itself fails.
+
+        On any exception (including cancellation) the agent may still be mid-run, so nothing more is
+        sent to it: the caller's lease recycles the container instead.
+        """
+        result = await self._run_all(lease, task)
+        if not lease.container.conn.lost:
+            await self._call(lease, {"op": "clear"}, [])  # memory limits are set before every run
+        return result
+
+    async def _run_all(self, lease: Lease, task: CodeTask) -> CodeResult:
         spec = LANGUAGES[task.language]
         t0 = time.monotonic()
         result = CodeResult(tests=[], weights=[t.weight for t in task.tests], worker=lease.container.name)
@@ -102,8 +112,6 @@ class Runner:
             return result
         finally:
             result.run_ms = (time.monotonic() - t0) * 1000.0
-            if not lease.container.conn.lost:
-                await self._call(lease, {"op": "clear"}, [])  # memory limits are set before every run
 
     # -- agent calls -------------------------------------------------------------------------
     async def _call(

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import socket
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +22,7 @@ import pytest
 
 from sandbox_service.config import Settings
 from sandbox_service.engine import Engine
-from sandbox_service.pool import POOL_LABEL, UID_BASE
+from sandbox_service.pool import POOL_LABEL, UID_BASE, UID_LIMIT
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 T = TypeVar("T")
@@ -95,6 +98,106 @@ def solo_engine(loop_thread: LoopThread, docker_client: docker.DockerClient) -> 
     harness.close()
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RayCluster:
+    """Two Ray nodes on this machine, each offering ``sandbox: 2`` and ``sandbox_small: 1``."""
+
+    def __init__(self) -> None:
+        import ray
+        from ray.cluster_utils import Cluster
+
+        self.temp_dir = tempfile.mkdtemp(prefix="ray-")
+        node = {"num_cpus": 1, "resources": {"sandbox": 2, "sandbox_small": 1}}
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args={**node, "include_dashboard": False, "temp_dir": self.temp_dir},
+        )
+        self.cluster.add_node(**node)
+        ray.init(address=self.cluster.address)
+        self.cluster.wait_for_nodes()
+        self.node_ids = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+        assert len(self.node_ids) == 2
+
+    def shutdown(self) -> None:
+        import ray
+
+        ray.shutdown()
+        self.cluster.shutdown()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.processes():
+            time.sleep(0.2)
+        left = self.processes()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+        assert not left, f"Ray processes outlived the cluster: {left}"
+
+    def processes(self) -> list[str]:
+        out = []
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            cmd = " ".join(p.info["cmdline"] or ())
+            if self.temp_dir in cmd:
+                out.append(f"{p.info['pid']}: {cmd[:120]}")
+        return out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(docker_client: docker.DockerClient) -> Iterator[RayCluster]:
+    cluster = RayCluster()
+    yield cluster
+    cluster.shutdown()
+
+
+def service_settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "port": 0,
+        "metrics_port": 0,
+        "stats_interval_s": 0.5,
+        "worker_start_timeout_s": 60,
+        "max_source_bytes": 256 << 10,
+        "max_tests_bytes": 1 << 20,
+    }
+    return make_settings(**{**base, **overrides})
+
+
+class ServiceHarness:
+    """A started service (real gRPC server, real Ray workers) driven from sync tests."""
+
+    def __init__(self, loop: LoopThread, settings: Settings, dispatcher: Any = None) -> None:
+        from sandbox_service.server import Service
+
+        self.loop = loop
+        self.settings = settings
+        self.service = loop.run(Service.start(settings, dispatcher))
+        self.address = f"127.0.0.1:{self.service.port}"
+
+    @property
+    def dispatcher(self) -> Any:
+        return self.service.dispatcher
+
+    def worker_stats(self) -> dict[str, dict[str, Any]]:
+        async def collect() -> dict[str, dict[str, Any]]:
+            workers = list(self.dispatcher.workers.values())
+            stats = await asyncio.gather(*(w.actor.stats.remote() for w in workers))
+            return {w.name: s for w, s in zip(workers, stats, strict=True)}
+
+        return self.loop.run(collect())
+
+    def stop(self, drain_timeout: float | None = None) -> None:
+        self.loop.run(self.service.stop(drain_timeout))
+
+
+@pytest.fixture(scope="session")
+def service(loop_thread: LoopThread, ray_cluster: RayCluster) -> Iterator[ServiceHarness]:
+    """The shared service: one worker (two containers) on each of the two Ray nodes."""
+    harness = ServiceHarness(loop_thread, service_settings(metrics_port=free_port()))
+    yield harness
+    harness.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test has finished: no container, socket dir or program process of ours is left."""
@@ -114,7 +217,7 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     procs = [
         p.info
         for p in psutil.process_iter(["pid", "uids", "name"])
-        if p.info["uids"] and UID_BASE < p.info["uids"].real < UID_BASE + 10_000
+        if p.info["uids"] and UID_BASE < p.info["uids"].real < UID_LIMIT
     ]
     assert not left, f"containers leaked: {[c.name for c in left]}"
     assert not socks, f"socket dirs leaked: {socks}"

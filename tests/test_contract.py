@@ -91,7 +91,9 @@ def test_enums_are_unprefixed_with_unspecified_zero() -> None:
 def test_exported_members() -> None:
     assert sorted(sandbox_service.__all__) == [
         "AgentLost",
+        "AsyncClient",
         "CheckerKind",
+        "Client",
         "DockerUnavailable",
         "Engine",
         "ImageError",

@@ -194,7 +194,7 @@ class Timing(_message.Message):
     def __init__(self, queue_ms: _Optional[int] = ..., run_ms: _Optional[int] = ..., total_ms: _Optional[int] = ...) -> None: ...
 
 class ScoreResponse(_message.Message):
-    __slots__ = ("id", "reward", "accepted", "verdict", "passed", "total", "tests", "compile_output", "math", "timing", "worker", "cached")
+    __slots__ = ("id", "reward", "accepted", "verdict", "passed", "total", "tests", "compile_output", "math", "timing", "worker", "cached", "error")
     ID_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
@@ -207,6 +207,7 @@ class ScoreResponse(_message.Message):
     TIMING_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
     CACHED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     id: str
     reward: float
     accepted: bool
@@ -219,7 +220,18 @@ class ScoreResponse(_message.Message):
     timing: Timing
     worker: str
     cached: bool
-    def __init__(self, id: _Optional[str] = ..., reward: _Optional[float] = ..., accepted: _Optional[bool] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., compile_output: _Optional[str] = ..., math: _Optional[_Union[MathDetail, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., worker: _Optional[str] = ..., cached: _Optional[bool] = ...) -> None: ...
+    error: RequestError
+    def __init__(self, id: _Optional[str] = ..., reward: _Optional[float] = ..., accepted: _Optional[bool] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., passed: _Optional[int] = ..., total: _Optional[int] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., compile_output: _Optional[str] = ..., math: _Optional[_Union[MathDetail, _Mapping]] = ..., timing: _Optional[_Union[Timing, _Mapping]] = ..., worker: _Optional[str] = ..., cached: _Optional[bool] = ..., error: _Optional[_Union[RequestError, _Mapping]] = ...) -> None: ...
+
+class RequestError(_message.Message):
+    __slots__ = ("code", "field", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    field: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ListLanguagesRequest(_message.Message):
     __slots__ = ()

@@ -1,0 +1,440 @@
+"""Admission and dispatch: the front end's bounded queue and its credit-based feed of Ray workers.
+
+Every admitted sample is a ``Job`` with a future. A pump sends jobs to workers in chunks: a worker
+holds at most ``pool_size * (1 + worker_prefetch)`` samples (its credits), a chunk is as many as it has
+credit for (up to ``max_chunk``), and credits come back as each answer streams in. A worker that dies
+has its unanswered jobs put back at the head of the queue; a job re-queued more than
+``dispatch_retries`` times is answered ``SANDBOX_ERROR``. Workers are one per node offering the
+``worker_resource``; the monitor re-spawns lost ones, picks up new nodes and collects pool stats.
+
+Runs on one asyncio loop (the gRPC server's) and talks to Ray through awaitable object refs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Settings
+from .errors import InfrastructureError, Overloaded, ShuttingDown
+from .metrics import ServiceMetrics
+from .models import Verdict
+from .v1 import sandbox_pb2 as pb
+from .wire import code_task_from_proto
+from .worker import CANCELLED, remote_worker_class
+
+__all__ = ["Dispatcher", "WorkerHandle"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    key: int
+    request: pb.ScoreRequest
+    payload: bytes
+    language: str
+    future: asyncio.Future[pb.ScoreResponse]
+    admitted: float
+    attempts: int = 0
+    dispatched: float = 0.0
+    worker: WorkerHandle | None = None
+
+
+@dataclass(eq=False)
+class WorkerHandle:
+    name: str
+    node_id: str
+    actor: Any
+    pool_size: int
+    credits: int
+    inflight: dict[int, Job] = field(default_factory=dict)
+    alive: bool = True
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def free(self) -> int:
+        return self.credits - len(self.inflight) if self.alive else 0
+
+
+class Dispatcher:
+    """Queue, workers and the pump between them.
+
+    Args:
+        settings: the deployment's settings.
+        metrics: where to count (a private set if omitted).
+    """
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or ServiceMetrics()
+        self.workers: dict[str, WorkerHandle] = {}
+        self.unplaced: dict[str, str] = {}  # node id -> why its worker could not be started
+        self._queue: collections.deque[Job] = collections.deque()
+        self._keys = itertools.count(1)
+        self._names = itertools.count(1)
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spawning: set[str] = set()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._monitor_task: asyncio.Task[None] | None = None
+        self.draining = False
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Spawn a worker on every node offering the resource; fails if none could be started."""
+        nodes = await self._sandbox_nodes()
+        if not nodes:
+            raise InfrastructureError(
+                f"no Ray node offers the {self.settings.worker_resource!r} resource: start sandbox nodes "
+                f"with ray start --address=... --resources='{{\"{self.settings.worker_resource}\": N}}'"
+            )
+        await asyncio.gather(*(self.spawn(node_id, amount) for node_id, amount in nodes.items()))
+        if not self.workers:
+            raise InfrastructureError(
+                "no sandbox worker could be started: " + "; ".join(self.unplaced.values())
+            )
+        self._pump_task = asyncio.create_task(self._pump())
+        self._monitor_task = asyncio.create_task(self._monitor())
+
+    async def _sandbox_nodes(self) -> dict[str, int]:
+        import ray
+
+        res = self.settings.worker_resource
+        nodes = await asyncio.to_thread(ray.nodes)
+        return {
+            n["NodeID"]: int(n["Resources"][res])
+            for n in nodes
+            if n.get("Alive") and n.get("Resources", {}).get(res, 0) >= 1
+        }
+
+    async def spawn(self, node_id: str, amount: int, resource: str | None = None) -> WorkerHandle | None:
+        """Start a worker pinned to ``node_id`` holding ``amount`` of the resource (= its pool size).
+
+        A worker that is not placed and started within ``worker_start_timeout_s`` is killed and
+        reported in ``unplaced``; returns ``None`` then.
+        """
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        resource = resource or self.settings.worker_resource
+        name = f"w{next(self._names)}"
+        settings = self.settings.model_copy(update={"pool_size": amount})
+        self._spawning.add(node_id)
+        actor = (
+            remote_worker_class()
+            .options(
+                resources={resource: amount},
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            )
+            .remote(settings, name)
+        )
+        try:
+            info = await asyncio.wait_for(actor.start.remote(), self.settings.worker_start_timeout_s)
+        except Exception as exc:  # timeout, actor died, Docker or image missing on that node
+            if isinstance(exc, TimeoutError):
+                why = (
+                    f"worker {name} for node {node_id[:12]} was not placed and started within "
+                    f"{self.settings.worker_start_timeout_s:.0f}s (does the node still have "
+                    f"{amount} free {resource!r}?)"
+                )
+            else:
+                why = f"worker {name} for node {node_id[:12]} failed to start: {_short(exc)}"
+            log.error("%s", why)
+            self.unplaced[node_id] = why
+            await self._kill(actor)
+            return None
+        finally:
+            self._spawning.discard(node_id)
+        if self._closed:
+            await self._kill(actor, graceful=True)
+            return None
+        name = str(info["name"])
+        handle = WorkerHandle(
+            name=name,
+            node_id=node_id,
+            actor=actor,
+            pool_size=amount,
+            credits=amount * (1 + self.settings.worker_prefetch),
+            info=info,
+        )
+        self.unplaced.pop(node_id, None)
+        self.workers[name] = handle
+        self.metrics.workers.set(len(self.workers))
+        log.info("worker %s started on node %s with %d containers", name, node_id[:12], amount)
+        self._wake.set()
+        return handle
+
+    async def _kill(self, actor: Any, graceful: bool = False) -> None:
+        import ray
+
+        if graceful:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(actor.close.remote(), 60)
+        with contextlib.suppress(Exception):
+            ray.kill(actor)
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Refuse new work; wait until every admitted sample is answered. False on timeout."""
+        self.draining = True
+        self._room.set()  # wake streams waiting for room: they now learn we are shutting down
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        """Answer what is left with ``ShuttingDown``, stop the workers (removing their containers)."""
+        self.draining = True
+        self._closed = True
+        for task in (self._pump_task, self._monitor_task):
+            if task is not None:
+                task.cancel()
+        for job in list(self._queue):
+            self._fail(job, ShuttingDown("the service is shutting down"))
+        self._queue.clear()
+        for w in self.workers.values():
+            for job in list(w.inflight.values()):
+                self._fail(job, ShuttingDown("the service is shutting down"))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        workers = list(self.workers.values())
+        self.workers.clear()
+        await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
+        self._update_gauges()
+
+    # -- admission ---------------------------------------------------------------------------
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(len(w.inflight) for w in self.workers.values())
+
+    def admit(self, request: pb.ScoreRequest) -> Job:
+        """Validate and queue one request (``InvalidRequest``, ``Overloaded``, ``ShuttingDown``)."""
+        if self.draining:
+            raise ShuttingDown("the service is shutting down; retry on another instance")
+        task = code_task_from_proto(request, self.settings)
+        if len(self._queue) >= self.settings.max_queue:
+            raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
+        job = Job(
+            key=next(self._keys),
+            request=request,
+            payload=request.SerializeToString(),
+            language=task.language,
+            future=asyncio.get_running_loop().create_future(),
+            admitted=time.monotonic(),
+        )
+        self._queue.append(job)
+        self._idle.clear()
+        self._update_gauges()
+        self._wake.set()
+        return job
+
+    async def admit_when_room(self, request: pb.ScoreRequest) -> Job:
+        """Like ``admit`` but waits for room in the queue instead of raising ``Overloaded``."""
+        while True:
+            try:
+                return self.admit(request)
+            except Overloaded:
+                self._room.clear()
+                await self._room.wait()
+
+    async def score(self, request: pb.ScoreRequest) -> pb.ScoreResponse:
+        """Admit one request and wait for its answer; cancelling the wait cancels the sample."""
+        job = self.admit(request)
+        return await self.wait(job)
+
+    async def wait(self, job: Job) -> pb.ScoreResponse:
+        try:
+            return await asyncio.shield(job.future)
+        except asyncio.CancelledError:
+            self.cancel(job)
+            raise
+
+    def cancel(self, job: Job) -> None:
+        """Withdraw a job: dropped if queued, stopped (its container recycled) if running."""
+        if job.future.done():
+            return
+        job.future.cancel()
+        if job.worker is None:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(job)
+        else:
+            w = job.worker
+            if w.inflight.pop(job.key, None) is not None and w.alive:
+                ref = w.actor.cancel.remote([job.key])
+                self._spawn_task(self._swallow(ref))
+        self._settled()
+
+    # -- the pump ----------------------------------------------------------------------------
+    async def _pump(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                worker = max(self.workers.values(), key=lambda w: w.free, default=None)
+                if worker is None or worker.free <= 0:
+                    break
+                n = min(worker.free, len(self._queue), self.settings.max_chunk)
+                now = time.monotonic()
+                chunk = []
+                for _ in range(n):
+                    job = self._queue.popleft()
+                    job.worker = worker
+                    job.dispatched = now
+                    worker.inflight[job.key] = job
+                    chunk.append(job)
+                self._spawn_task(self._run_chunk(worker, chunk))
+            self._update_gauges()
+            if len(self._queue) < self.settings.max_queue:
+                self._room.set()
+
+    async def _run_chunk(self, worker: WorkerHandle, jobs: list[Job]) -> None:
+        error: BaseException | None = None
+        try:
+            stream = worker.actor.run.remote([(j.key, j.payload) for j in jobs])
+            async for ref in stream:
+                for key, data in await ref:
+                    job = worker.inflight.pop(key, None)
+                    if job is not None and data != CANCELLED:
+                        self._answer(job, data)
+                self._settled()
+                self._wake.set()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the actor died, or Ray could not reach it
+            error = exc
+        # Whatever this chunk did not answer goes back to the queue (or fails, out of retries).
+        lost = [j for j in jobs if worker.inflight.get(j.key) is j]
+        for job in lost:
+            del worker.inflight[job.key]
+        if error is not None and worker.alive:
+            self._worker_lost(worker, error)
+        if lost:
+            reason = _short(error) if error is not None else "the worker ended the chunk early"
+            for job in reversed(lost):
+                self._requeue(job, f"worker {worker.name} lost: {reason}")
+        self._settled()
+        self._wake.set()
+
+    def _worker_lost(self, worker: WorkerHandle, error: BaseException) -> None:
+        worker.alive = False
+        self.workers.pop(worker.name, None)
+        self.metrics.worker_deaths.inc()
+        self.metrics.worker_snapshot(worker.name, None)
+        log.error("worker %s lost: %s", worker.name, _short(error))
+        self._spawn_task(self._kill(worker.actor))
+        # Its other chunks notice on their own; the monitor re-spawns a worker for the node.
+
+    def _requeue(self, job: Job, reason: str) -> None:
+        if job.future.done():
+            return
+        job.attempts += 1
+        job.worker = None
+        if job.attempts > self.settings.dispatch_retries:
+            response = pb.ScoreResponse(id=job.request.id, verdict=pb.SANDBOX_ERROR)
+            n_tests = len(job.request.code.tests) if job.request.HasField("code") else 1
+            for _ in range(max(1, n_tests)):
+                response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=reason)
+            response.total = n_tests
+            self._answer(job, response.SerializeToString())
+            return
+        self.metrics.requeued.inc()
+        self._queue.appendleft(job)
+
+    def _answer(self, job: Job, data: bytes) -> None:
+        if job.future.done():
+            return
+        response = pb.ScoreResponse.FromString(data)
+        response.id = job.request.id
+        now = time.monotonic()
+        front_queue_ms = ((job.dispatched or now) - job.admitted) * 1000.0
+        response.timing.queue_ms += round(front_queue_ms)
+        response.timing.total_ms = round((now - job.admitted) * 1000.0)
+        self.metrics.samples.labels(Verdict(response.verdict).name, job.language).inc()
+        self.metrics.latency.observe(now - job.admitted)
+        self.metrics.queue_latency.observe(response.timing.queue_ms / 1000.0)
+        job.future.set_result(response)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        if not job.future.done():
+            job.future.set_exception(exc)
+            job.future.exception()  # retrieved: a caller that left must not cause a warning
+
+    def _settled(self) -> None:
+        if not self._queue and not any(w.inflight for w in self.workers.values()):
+            self._idle.set()
+        self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        self.metrics.queue_depth.set(len(self._queue))
+        self.metrics.in_flight.set(self.in_flight)
+        self.metrics.workers.set(len(self.workers))
+
+    # -- monitor -----------------------------------------------------------------------------
+    async def _monitor(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.stats_interval_s)
+            try:
+                await self._check_workers()
+            except Exception as exc:  # keep monitoring whatever one round hits
+                log.warning("worker monitor: %s", _short(exc))
+
+    async def _check_workers(self) -> None:
+        for w in list(self.workers.values()):
+            try:
+                stats = await asyncio.wait_for(w.actor.stats.remote(), 10)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if w.alive and not isinstance(exc, TimeoutError):
+                    self._worker_lost(w, exc)
+                continue
+            self.metrics.worker_snapshot(w.name, stats)
+        if self.draining:
+            return
+        served = {w.node_id for w in self.workers.values()} | self._spawning
+        for node_id, amount in (await self._sandbox_nodes()).items():
+            if node_id not in served:
+                self._spawn_task(self.spawn(node_id, amount))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _spawn_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _swallow(ref: Any) -> None:
+        with contextlib.suppress(Exception):
+            await ref
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "in_flight": self.in_flight,
+            "workers": {
+                w.name: {"node_id": w.node_id, "inflight": len(w.inflight)} for w in self.workers.values()
+            },
+            "unplaced": dict(self.unplaced),
+        }
+
+
+def _short(exc: BaseException | None) -> str:
+    text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown"
+    first = text.strip().splitlines()[0] if text.strip() else text
+    return first[:300]

@@ -1,0 +1,72 @@
+"""Prometheus metrics of the front end, on a registry of its own (several servers may share a process).
+
+Front-end figures are updated as samples flow; per-worker pool figures are the latest snapshot each
+worker reported (``Settings.stats_interval_s``), exported by a collector at scrape time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["ServiceMetrics"]
+
+_LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _WorkerCollector(Collector):
+    def __init__(self) -> None:
+        self.snapshots: dict[str, dict[str, Any]] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        size = GaugeMetricFamily("sandbox_pool_containers", "Live containers per worker", labels=["worker"])
+        idle = GaugeMetricFamily("sandbox_pool_idle", "Idle warm containers per worker", labels=["worker"])
+        recycles = CounterMetricFamily(
+            "sandbox_pool_recycles", "Containers replaced, by reason", labels=["worker", "reason"]
+        )
+        for name, snap in sorted(self.snapshots.items()):
+            size.add_metric([name], snap.get("size", 0))
+            idle.add_metric([name], snap.get("idle", 0))
+            for reason, n in sorted(snap.get("recycles", {}).items()):
+                recycles.add_metric([name, reason], n)
+        yield size
+        yield idle
+        yield recycles
+
+
+class ServiceMetrics:
+    """Every metric the service exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.queue_depth = Gauge("sandbox_queue_depth", "Admitted samples waiting for a worker", registry=r)
+        self.in_flight = Gauge("sandbox_in_flight", "Samples sent to workers, not yet answered", registry=r)
+        self.workers = Gauge("sandbox_workers", "Live sandbox workers", registry=r)
+        self.samples = Counter(
+            "sandbox_samples", "Answered samples by overall verdict", ["verdict", "language"], registry=r
+        )
+        self.rejected = Counter(
+            "sandbox_rejected", "Requests refused, by gRPC status", ["status"], registry=r
+        )
+        self.requeued = Counter("sandbox_requeued", "Samples re-queued after their worker died", registry=r)
+        self.worker_deaths = Counter("sandbox_worker_deaths", "Workers lost", registry=r)
+        self.latency = Histogram(
+            "sandbox_latency_seconds", "Admission to answer", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.queue_latency = Histogram(
+            "sandbox_queue_seconds", "Admission to a container", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self._workers = _WorkerCollector()
+        r.register(self._workers)
+
+    def worker_snapshot(self, name: str, stats: dict[str, Any] | None) -> None:
+        """Record a worker's latest pool stats (``None`` forgets a worker that is gone)."""
+        if stats is None:
+            self._workers.snapshots.pop(name, None)
+        else:
+            self._workers.snapshots[name] = stats

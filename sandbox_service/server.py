@@ -1,0 +1,352 @@
+"""The gRPC front end: ``Grader`` (Score, ScoreStream, ListLanguages), health, reflection, metrics.
+
+::
+
+    service = await Service.start(Settings(port=0))   # Ray must be initialised (see ``serve``)
+    print(service.port)
+    ...
+    await service.stop()                               # drain, then UNAVAILABLE, then workers gone
+
+A program's failure is a verdict in the response; RPC errors are for the request itself (see
+``errors``). In a ``ScoreStream`` every request gets exactly one response: a refused one comes back
+with ``error`` set, so one bad request never ends the stream. Only shutting down ends a stream early,
+with ``UNAVAILABLE``, after every admitted request on it has been answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hmac
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from runners.languages import LANGUAGES
+
+from .config import Settings
+from .dispatch import Dispatcher, Job
+from .errors import InvalidRequest, SandboxServiceError, ShuttingDown
+from .metrics import ServiceMetrics
+from .v1 import sandbox_pb2 as pb
+from .v1 import sandbox_pb2_grpc as pb_grpc
+
+__all__ = ["Service", "grpc_options", "serve"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "sandbox.v1.Grader"
+_OPEN_METHODS = ("/grpc.health.v1.Health/",)  # load balancers probe health without a token
+
+
+def grpc_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel/server options: message sizes from the settings, keepalive that suits long streams."""
+    size = settings.max_message_mb << 20
+    return [
+        ("grpc.max_receive_message_length", size),
+        ("grpc.max_send_message_length", size),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+class _TokenAuth(grpc.aio.ServerInterceptor):
+    """Rejects calls without ``authorization: Bearer <token>`` (constant-time compare)."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        method = details.method or ""
+        if method.startswith(_OPEN_METHODS):
+            return await continuation(details)
+        sent = dict(details.invocation_metadata or ()).get("authorization", "")
+        sent_b = sent.encode() if isinstance(sent, str) else bytes(sent)
+        if hmac.compare_digest(sent_b, self._expected):
+            return await continuation(details)
+        handler = await continuation(details)
+        why = "missing or wrong token: send metadata 'authorization: Bearer <token>'"
+
+        async def deny(_request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
+
+        if handler is None:
+            return None
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(deny)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(deny)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(deny)
+        return grpc.unary_unary_rpc_method_handler(deny)
+
+
+def _error_response(request_id: str, exc: SandboxServiceError) -> pb.ScoreResponse:
+    return pb.ScoreResponse(
+        id=request_id,
+        error=pb.RequestError(
+            code=exc.grpc_status.name,
+            field=exc.field if isinstance(exc, InvalidRequest) else "",
+            message=str(exc),
+        ),
+    )
+
+
+class GraderService(pb_grpc.GraderServicer):
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.dispatcher = service.dispatcher
+
+    async def Score(
+        self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ScoreResponse:
+        try:
+            return await self.dispatcher.score(request)
+        except SandboxServiceError as exc:
+            self.dispatcher.metrics.rejected.labels(exc.grpc_status.name).inc()
+            await context.abort(exc.grpc_status, str(exc))
+            raise  # unreachable: abort raises
+
+    async def ScoreStream(
+        self, requests: AsyncIterator[pb.ScoreRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ScoreResponse]:
+        out: asyncio.Queue[pb.ScoreResponse | None] = asyncio.Queue()
+        jobs: set[Job] = set()
+        stopped: list[ShuttingDown] = []
+        dispatcher = self.dispatcher
+
+        def deliver(job: Job, fut: asyncio.Future[pb.ScoreResponse]) -> None:
+            jobs.discard(job)
+            if fut.cancelled():
+                return
+            exc = fut.exception()
+            if exc is None:
+                out.put_nowait(fut.result())
+            elif isinstance(exc, SandboxServiceError):
+                if isinstance(exc, ShuttingDown):
+                    stopped.append(exc)
+                out.put_nowait(_error_response(job.request.id, exc))
+
+        async def read() -> None:
+            try:
+                async for request in requests:
+                    try:
+                        job = await dispatcher.admit_when_room(request)
+                    except ShuttingDown as exc:
+                        stopped.append(exc)
+                        return  # unread requests stay unanswered: the stream ends UNAVAILABLE
+                    except SandboxServiceError as exc:
+                        dispatcher.metrics.rejected.labels(exc.grpc_status.name).inc()
+                        out.put_nowait(_error_response(request.id, exc))
+                        continue
+                    jobs.add(job)
+                    job.future.add_done_callback(functools.partial(deliver, job))
+            finally:
+                out.put_nowait(None)  # end of input (the answers still pending follow)
+
+        reader = asyncio.create_task(read())
+        reading = True
+        try:
+            while reading or jobs:
+                item = await out.get()
+                if item is None:
+                    reading = False
+                    continue
+                yield item
+            while not out.empty():  # answers queued in the same tick as the last job finished
+                item = out.get_nowait()
+                if item is not None:
+                    yield item
+            if stopped:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(stopped[0]))
+            await reader  # surfaces a broken request stream
+        finally:
+            reader.cancel()
+            for job in list(jobs):
+                dispatcher.cancel(job)
+
+    async def ListLanguages(
+        self, request: pb.ListLanguagesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListLanguagesResponse:
+        return self.service.languages()
+
+
+class Service:
+    """A running front end: gRPC server, dispatcher and workers, metrics endpoint."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher | None = None) -> None:
+        self.settings = settings
+        self._owns_dispatcher = dispatcher is None
+        self.dispatcher = dispatcher or Dispatcher(settings, ServiceMetrics())
+        self.metrics = self.dispatcher.metrics
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.port = 0
+        self.metrics_port = 0
+        self._metrics_server: Any = None
+        self._stopped = asyncio.Event()
+
+    @classmethod
+    async def start(cls, settings: Settings, dispatcher: Dispatcher | None = None) -> Service:
+        """Spawn the workers, then open the gRPC port (and the metrics port). Ray must be up.
+
+        With ``dispatcher`` (already started) this is one more door onto the same workers, e.g. a
+        TLS port beside a plaintext one; stopping it leaves the dispatcher running.
+        """
+        self = cls(settings, dispatcher)
+        if self._owns_dispatcher:
+            await self.dispatcher.start()
+        try:
+            await self._start_server()
+        except BaseException:
+            if self._owns_dispatcher:
+                await self.dispatcher.close()
+            raise
+        return self
+
+    async def _start_server(self) -> None:
+        s = self.settings
+        interceptors = [_TokenAuth(s.token)] if s.token else []
+        server = grpc.aio.server(interceptors=interceptors, options=grpc_options(s))
+        pb_grpc.add_GraderServicer_to_server(GraderService(self), server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        address = f"{s.host}:{s.port}"
+        if s.tls_cert or s.tls_key:
+            if not (s.tls_cert and s.tls_key):
+                raise InvalidRequest(
+                    "tls_cert" if not s.tls_cert else "tls_key", "TLS needs both a cert and a key"
+                )
+            creds = grpc.ssl_server_credentials(
+                [(Path(s.tls_key).read_bytes(), Path(s.tls_cert).read_bytes())]
+            )
+            self.port = server.add_secure_port(address, creds)
+        else:
+            self.port = server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot bind the gRPC port {address}")
+        await server.start()
+        self.server = server
+        for name in ("", SERVICE_NAME):
+            await self._set_health(name, serving=True)
+        if s.metrics_port:
+            self._metrics_server, _thread = start_http_server(s.metrics_port, s.host, self.metrics.registry)
+            self.metrics_port = self._metrics_server.server_port
+
+    async def _set_health(self, name: str, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self.health.set(name, status)
+
+    def languages(self) -> pb.ListLanguagesResponse:
+        s = self.settings
+        labels: dict[str, str] = {}
+        for w in self.dispatcher.workers.values():
+            labels = w.info.get("image_labels", {})
+            break
+        defaults = pb.Limits(
+            time_limit_ms=s.default_time_limit_ms,
+            memory_limit_mb=s.default_memory_limit_mb,
+            max_output_bytes=s.default_max_output_bytes,
+            compile_time_limit_ms=s.default_compile_time_limit_ms,
+        )
+        maxima = pb.Limits(
+            time_limit_ms=s.max_time_limit_ms,
+            wall_time_limit_ms=s.max_wall_time_limit_ms,
+            memory_limit_mb=s.max_memory_limit_mb,
+            max_output_bytes=s.max_max_output_bytes,
+            compile_time_limit_ms=s.max_compile_time_limit_ms,
+        )
+        return pb.ListLanguagesResponse(
+            languages=[
+                pb.Language(
+                    name=spec.name,
+                    version=labels.get(spec.version_label, ""),
+                    test_kinds=sorted(spec.test_kinds),
+                    default_limits=defaults,
+                    max_limits=maxima,
+                )
+                for spec in LANGUAGES.values()
+            ]
+        )
+
+    async def stop(self, drain_timeout: float | None = None) -> None:
+        """Graceful shutdown: refuse new work, finish admitted work, then close. Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
+        for name in ("", SERVICE_NAME):
+            with contextlib.suppress(Exception):
+                await self._set_health(name, serving=False)
+        t0 = time.monotonic()
+        if self._owns_dispatcher:
+            drained = await self.dispatcher.drain(timeout)
+            if not drained:
+                log.warning("drain timed out after %.0fs; answering the rest UNAVAILABLE", timeout)
+            await self.dispatcher.close()
+        if self.server is not None:
+            await self.server.stop(grace=max(1.0, timeout - (time.monotonic() - t0)))
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+def init_ray(settings: Settings, num_cpus: int | None = None, temp_dir: str | None = None) -> str:
+    """Join ``settings.ray_address``, or start a local Ray offering ``pool_size`` sandbox slots."""
+    import ray
+
+    if ray.is_initialized():
+        return "already initialised"
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, include_dashboard=False, log_to_driver=True)
+        return f"joined Ray at {settings.ray_address}"
+    kwargs: dict[str, Any] = {}
+    if temp_dir:
+        kwargs["_temp_dir"] = temp_dir
+    ray.init(
+        num_cpus=num_cpus,
+        resources={settings.worker_resource: settings.pool_size},
+        include_dashboard=False,
+        **kwargs,
+    )
+    return f"started a local Ray with {settings.pool_size} {settings.worker_resource!r} slots"
+
+
+async def serve(settings: Settings, ready: Callable[[Service], None] | None = None) -> None:
+    """Run the service until SIGINT/SIGTERM, then shut down gracefully. Ray must be initialised."""
+    service = await Service.start(settings)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(service)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await service.stop()

@@ -1,0 +1,146 @@
+"""The Ray side: one ``SandboxWorker`` actor per sandbox node, owning that node's warm pool.
+
+The front end sends it *chunks* of already-validated requests (one Ray call per chunk, never one per
+test) and reads the answers back as a stream: ``run`` is an async generator that yields every
+answer that finished since its last yield, so a fast sample never waits behind a slow one in the same
+chunk and a busy worker answers in batches. ``cancel`` stops samples whose caller went away; their
+containers are recycled (the pool's lease does that on cancellation).
+
+The actor is a plain class here; ``remote_worker_class()`` wraps it with ``ray.remote`` when the
+front end spawns it, so importing this module needs no running Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .config import Settings
+from .engine import Engine
+from .errors import SandboxServiceError
+from .models import Verdict
+from .v1 import sandbox_pb2 as pb
+
+__all__ = ["SandboxWorker", "remote_worker_class"]
+
+CANCELLED = b""  # the answer of a sample that was cancelled (never a valid serialized response here)
+
+
+class SandboxWorker:
+    """An async Ray actor: a warm pool on this node and the samples running on it.
+
+    Args:
+        settings: the deployment's settings (the front end's, so both validate alike).
+        name: how responses name this worker (``ScoreResponse.worker``).
+    """
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        import ray
+
+        self.settings = settings
+        node = ray.get_runtime_context().get_node_id()
+        self.name = f"{name}@{socket.gethostname()}:{node[:6]}"
+        self.engine = Engine(settings)
+        self._running: dict[int, asyncio.Task[bytes]] = {}
+        self.completed = 0
+
+    async def start(self) -> dict[str, Any]:
+        """Start the warm pool; returns where this worker lives (raises if Docker or the image fails)."""
+        await self.engine.start()
+        return self.info()
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "name": self.name,
+            "node_id": ray.get_runtime_context().get_node_id(),  # hex
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "pool_size": self.settings.pool_size,
+            "image_labels": dict(self.engine.image_labels),
+        }
+
+    async def _score(self, payload: bytes) -> bytes:
+        request = pb.ScoreRequest.FromString(payload)
+        try:
+            response = await self.engine.score(request)
+        except SandboxServiceError as exc:
+            # The front end validated this request with the same settings, so this is our fault.
+            response = pb.ScoreResponse(id=request.id, verdict=pb.SANDBOX_ERROR)
+            response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker {self.name}: {exc}")
+        response.worker = self.name
+        return response.SerializeToString()
+
+    async def run(self, items: list[tuple[int, bytes]]) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Score a chunk of ``(key, serialized ScoreRequest)``; yields ``(key, serialized response)``
+        batches as samples finish, every key exactly once (``CANCELLED`` for cancelled ones)."""
+        done: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+
+        def finished(key: int, task: asyncio.Task[bytes]) -> None:
+            self._running.pop(key, None)
+            if task.cancelled():
+                done.put_nowait((key, CANCELLED))
+            elif task.exception() is not None:
+                exc = task.exception()
+                response = pb.ScoreResponse(verdict=pb.SANDBOX_ERROR, worker=self.name)
+                response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker error: {exc!r}")
+                done.put_nowait((key, response.SerializeToString()))
+            else:
+                done.put_nowait((key, task.result()))
+
+        tasks = []
+        for key, payload in items:
+            task = asyncio.create_task(self._score(payload))
+            self._running[key] = task
+            task.add_done_callback(functools.partial(finished, key))
+            tasks.append(task)
+        remaining = len(items)
+        try:
+            while remaining:
+                batch = [await done.get()]
+                while not done.empty():
+                    batch.append(done.get_nowait())
+                remaining -= len(batch)
+                self.completed += len(batch)
+                yield batch
+        finally:  # the caller went away (or was cancelled): nothing of this chunk keeps running
+            for task in tasks:
+                task.cancel()
+
+    async def cancel(self, keys: list[int]) -> int:
+        """Cancel running samples by key; returns how many were still running."""
+        hit = 0
+        for key in keys:
+            task = self._running.get(key)
+            if task is not None and not task.done():
+                task.cancel()
+                hit += 1
+        return hit
+
+    async def stats(self) -> dict[str, Any]:
+        pool = self.engine.pool.stats()
+        return {
+            **pool,
+            "running": len(self._running),
+            "completed": self.completed,
+            "start_failures": self.engine.pool.start_failures,
+        }
+
+    async def close(self) -> None:
+        """Stop running samples and remove every container."""
+        for task in list(self._running.values()):
+            task.cancel()
+        await self.engine.close()
+
+
+def remote_worker_class() -> Any:
+    """``SandboxWorker`` as a Ray actor class (imports Ray lazily)."""
+    import ray
+
+    # num_cpus=0: the actor only waits on containers; the pool's size comes from the node's resource.
+    return ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(SandboxWorker)
