@@ -118,8 +118,12 @@ class Settings(BaseSettings):
     """Custom Ray resource marking sandbox nodes; its amount on a node is that worker's pool size."""
     worker_start_timeout_s: float = Field(default=120.0, gt=0)
     """A worker not placed and started within this time is reported and given up on."""
-    worker_prefetch: int = Field(default=2, ge=0, le=64)
-    """Samples per container a worker may hold beyond its free containers (hides the Ray hop)."""
+    worker_prefetch: int = Field(default=8, ge=0, le=64)
+    """Samples per container a worker may hold beyond its busy ones (hides the Ray hop). A busy
+    worker is refilled once half of that is used up, so chunks stay large under load."""
+    worker_batch_ms: float = Field(default=50.0, ge=0, le=1_000)
+    """While a worker has a backlog, answers finishing within this window go back together (one
+    Ray object); a chunk's last answer, and every answer once the backlog runs low, go at once."""
     max_chunk: int = Field(default=64, ge=1, le=4096)
     """Most samples sent to a worker in one Ray call."""
     dispatch_retries: int = Field(default=2, ge=0, le=10)

@@ -32,6 +32,7 @@ from .worker import CANCELLED, remote_worker_class
 __all__ = ["Dispatcher", "WorkerHandle"]
 
 log = logging.getLogger(__name__)
+_VERDICT_NAMES = {v.value: v.name for v in Verdict} | {0: "VERDICT_UNSPECIFIED"}
 
 
 @dataclass(eq=False)
@@ -62,6 +63,16 @@ class WorkerHandle:
     def free(self) -> int:
         return self.credits - len(self.inflight) if self.alive else 0
 
+    def wants(self) -> int:
+        """How many samples to send now: everything it has credit for when a container may be
+        idle, else nothing until half its prefetch is used up (large chunks, few Ray calls)."""
+        free = self.free
+        if free <= 0:
+            return 0
+        if len(self.inflight) < self.pool_size or free >= max(1, (self.credits - self.pool_size) // 2):
+            return free
+        return 0
+
 
 class Dispatcher:
     """Queue, workers and the pump between them.
@@ -74,6 +85,7 @@ class Dispatcher:
     def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
+        self.metrics.watch(lambda: len(self._queue), lambda: self.in_flight, lambda: len(self.workers))
         self.workers: dict[str, WorkerHandle] = {}
         self.unplaced: dict[str, str] = {}  # node id -> why its worker could not be started
         self._queue: collections.deque[Job] = collections.deque()
@@ -169,7 +181,6 @@ class Dispatcher:
         )
         self.unplaced.pop(node_id, None)
         self.workers[name] = handle
-        self.metrics.workers.set(len(self.workers))
         log.info("worker %s started on node %s with %d containers", name, node_id[:12], amount)
         self._wake.set()
         return handle
@@ -212,7 +223,6 @@ class Dispatcher:
         workers = list(self.workers.values())
         self.workers.clear()
         await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
-        self._update_gauges()
 
     # -- admission ---------------------------------------------------------------------------
     @property
@@ -240,7 +250,6 @@ class Dispatcher:
         )
         self._queue.append(job)
         self._idle.clear()
-        self._update_gauges()
         self._wake.set()
         return job
 
@@ -286,10 +295,10 @@ class Dispatcher:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                worker = max(self.workers.values(), key=lambda w: w.free, default=None)
-                if worker is None or worker.free <= 0:
+                worker = max(self.workers.values(), key=lambda w: w.wants(), default=None)
+                if worker is None or worker.wants() <= 0:
                     break
-                n = min(worker.free, len(self._queue), self.settings.max_chunk)
+                n = min(worker.wants(), len(self._queue), self.settings.max_chunk)
                 now = time.monotonic()
                 chunk = []
                 for _ in range(n):
@@ -299,7 +308,6 @@ class Dispatcher:
                     worker.inflight[job.key] = job
                     chunk.append(job)
                 self._spawn_task(self._run_chunk(worker, chunk))
-            self._update_gauges()
             if len(self._queue) < self.settings.max_queue:
                 self._room.set()
 
@@ -365,7 +373,7 @@ class Dispatcher:
         front_queue_ms = ((job.dispatched or now) - job.admitted) * 1000.0
         response.timing.queue_ms += round(front_queue_ms)
         response.timing.total_ms = round((now - job.admitted) * 1000.0)
-        self.metrics.samples.labels(Verdict(response.verdict).name, job.language).inc()
+        self.metrics.sample(_VERDICT_NAMES[response.verdict], job.language).inc()
         self.metrics.latency.observe(now - job.admitted)
         self.metrics.queue_latency.observe(response.timing.queue_ms / 1000.0)
         job.future.set_result(response)
@@ -378,12 +386,6 @@ class Dispatcher:
     def _settled(self) -> None:
         if not self._queue and not any(w.inflight for w in self.workers.values()):
             self._idle.set()
-        self._update_gauges()
-
-    def _update_gauges(self) -> None:
-        self.metrics.queue_depth.set(len(self._queue))
-        self.metrics.in_flight.set(self.in_flight)
-        self.metrics.workers.set(len(self.workers))
 
     # -- monitor -----------------------------------------------------------------------------
     async def _monitor(self) -> None:

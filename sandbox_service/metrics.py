@@ -6,7 +6,7 @@ worker reported (``Settings.stats_interval_s``), exported by a collector at scra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -44,6 +44,7 @@ class ServiceMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # Read at scrape time from the dispatcher (see ``watch``): nothing to update per sample.
         self.queue_depth = Gauge("sandbox_queue_depth", "Admitted samples waiting for a worker", registry=r)
         self.in_flight = Gauge("sandbox_in_flight", "Samples sent to workers, not yet answered", registry=r)
         self.workers = Gauge("sandbox_workers", "Live sandbox workers", registry=r)
@@ -61,8 +62,25 @@ class ServiceMetrics:
         self.queue_latency = Histogram(
             "sandbox_queue_seconds", "Admission to a container", buckets=_LATENCY_BUCKETS, registry=r
         )
+        self._children: dict[tuple[str, str], Any] = {}
         self._workers = _WorkerCollector()
         r.register(self._workers)
+
+    def watch(
+        self, queued: Callable[[], int], in_flight: Callable[[], int], workers: Callable[[], int]
+    ) -> None:
+        """Have the three gauges read the dispatcher's state whenever they are scraped."""
+        self.queue_depth.set_function(queued)
+        self.in_flight.set_function(in_flight)
+        self.workers.set_function(workers)
+
+    def sample(self, verdict: str, language: str) -> Any:
+        """The per-verdict counter child (cached: ``labels()`` costs a lock and a dict per call)."""
+        key = (verdict, language)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.samples.labels(verdict, language)
+        return child
 
     def worker_snapshot(self, name: str, stats: dict[str, Any] | None) -> None:
         """Record a worker's latest pool stats (``None`` forgets a worker that is gone)."""

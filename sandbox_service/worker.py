@@ -13,6 +13,7 @@ front end spawns it, so importing this module needs no running Ray.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import socket
@@ -46,6 +47,8 @@ class SandboxWorker:
         self.name = f"{name}@{socket.gethostname()}:{node[:6]}"
         self.engine = Engine(settings)
         self._running: dict[int, asyncio.Task[bytes]] = {}
+        self._wakes: set[asyncio.Event] = set()  # one per chunk being answered
+        self._low_water = 2 * settings.pool_size  # fewer samples left than this: answer at once
         self.completed = 0
 
     async def start(self) -> dict[str, Any]:
@@ -65,21 +68,17 @@ class SandboxWorker:
             "image_labels": dict(self.engine.image_labels),
         }
 
-    async def _score(self, payload: bytes) -> bytes:
-        request = pb.ScoreRequest.FromString(payload)
-        try:
-            response = await self.engine.score(request)
-        except SandboxServiceError as exc:
-            # The front end validated this request with the same settings, so this is our fault.
-            response = pb.ScoreResponse(id=request.id, verdict=pb.SANDBOX_ERROR)
-            response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker {self.name}: {exc}")
-        response.worker = self.name
-        return response.SerializeToString()
-
     async def run(self, items: list[tuple[int, bytes]]) -> AsyncIterator[list[tuple[int, bytes]]]:
         """Score a chunk of ``(key, serialized ScoreRequest)``; yields ``(key, serialized response)``
-        batches as samples finish, every key exactly once (``CANCELLED`` for cancelled ones)."""
+        batches as samples finish, every key exactly once (``CANCELLED`` for cancelled ones).
+
+        Every yield is a Ray object, so answers are gathered while this worker still has plenty
+        queued (up to ``worker_batch_ms``); they go at once when the chunk is complete or the
+        worker's backlog runs low (the front end needs the credits back to refill it in time).
+        """
         done: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        wake = asyncio.Event()
+        remaining = len(items)
 
         def finished(key: int, task: asyncio.Task[bytes]) -> None:
             self._running.pop(key, None)
@@ -92,23 +91,34 @@ class SandboxWorker:
                 done.put_nowait((key, response.SerializeToString()))
             else:
                 done.put_nowait((key, task.result()))
+            if done.qsize() >= remaining:
+                wake.set()
+            if len(self._running) <= self._low_water:
+                for event in self._wakes:
+                    event.set()
 
         tasks = []
         for key, payload in items:
-            task = asyncio.create_task(self._score(payload))
+            task = asyncio.create_task(_score(self.engine, self.name, payload))
             self._running[key] = task
             task.add_done_callback(functools.partial(finished, key))
             tasks.append(task)
-        remaining = len(items)
+        window = self.settings.worker_batch_ms / 1000.0
+        self._wakes.add(wake)
         try:
             while remaining:
                 batch = [await done.get()]
+                if window > 0 and done.qsize() < remaining - 1 and len(self._running) > self._low_water:
+                    wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), window)
                 while not done.empty():
                     batch.append(done.get_nowait())
                 remaining -= len(batch)
                 self.completed += len(batch)
                 yield batch
         finally:  # the caller went away (or was cancelled): nothing of this chunk keeps running
+            self._wakes.discard(wake)
             for task in tasks:
                 task.cancel()
 
@@ -136,6 +146,19 @@ class SandboxWorker:
         for task in list(self._running.values()):
             task.cancel()
         await self.engine.close()
+
+
+async def _score(engine: Engine, name: str, payload: bytes) -> bytes:
+    """One sample (a module function: Ray wraps every actor method, even private ones, with tracing)."""
+    request = pb.ScoreRequest.FromString(payload)
+    try:
+        response = await engine.score(request)
+    except SandboxServiceError as exc:
+        # The front end validated this request with the same settings, so this is our fault.
+        response = pb.ScoreResponse(id=request.id, verdict=pb.SANDBOX_ERROR)
+        response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker {name}: {exc}")
+    response.worker = name
+    return response.SerializeToString()
 
 
 def remote_worker_class() -> Any:
