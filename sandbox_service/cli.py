@@ -212,14 +212,21 @@ def serve_cmd(
         if service.metrics_port:
             err.print(f"metrics: http://{settings.host}:{service.metrics_port}/metrics")
 
+    import shutil
+    import tempfile
+
+    import ray
+
+    ray_dir = None if settings.ray_address else tempfile.mkdtemp(prefix="sandbox-ray-")
     try:
-        err.print(init_ray(settings))
+        err.print(init_ray(settings, temp_dir=ray_dir))
         asyncio.run(serve(settings, ready))
     except (SandboxServiceError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
     finally:
-        import ray
-
         if ray.is_initialized():
             ray.shutdown()
+        if ray_dir:
+            shutil.rmtree(ray_dir, ignore_errors=True)
+    err.print("stopped")

@@ -315,18 +315,20 @@ class Service:
 
 
 def init_ray(settings: Settings, num_cpus: int | None = None, temp_dir: str | None = None) -> str:
-    """Join ``settings.ray_address``, or start a local Ray offering ``pool_size`` sandbox slots."""
+    """Join ``settings.ray_address``, or start a local Ray offering ``pool_size`` sandbox slots.
+
+    A local Ray keeps its files under ``temp_dir`` (the caller removes it after ``ray.shutdown()``).
+    """
     import ray
 
     if ray.is_initialized():
-        return "already initialised"
+        return "Ray already initialised"
     if settings.ray_address:
         ray.init(address=settings.ray_address, include_dashboard=False, log_to_driver=True)
         return f"joined Ray at {settings.ray_address}"
-    kwargs: dict[str, Any] = {}
-    if temp_dir:
-        kwargs["_temp_dir"] = temp_dir
+    kwargs: dict[str, Any] = {"_temp_dir": temp_dir} if temp_dir else {}
     ray.init(
+        address="local",  # a new local instance, never some cluster found on this host
         num_cpus=num_cpus,
         resources={settings.worker_resource: settings.pool_size},
         include_dashboard=False,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from sandbox_service import Client, pb
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.docker
@@ -57,3 +62,56 @@ def test_score_reports_bad_lines_and_keeps_the_good(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "in.jsonl:2" in proc.stderr and "code.language" in proc.stderr
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["ok"]
+
+
+def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `sandbox-service serve` and wait until it prints its address."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox_service", "serve", "--port", "0", "--metrics-port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("serving sandbox.v1.Grader on "):
+            return proc, line.split(" on ", 1)[1].split()[0]
+    raise AssertionError("serve exited early:\n" + "".join(seen))
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    return out
+
+
+def test_serve_embedded_default_answers_and_stops_cleanly() -> None:
+    proc, address = _serve("--pool-size", "1")
+    try:
+        with Client(address) as client:
+            response = client.score(
+                {"id": "s", "code": {"language": "python", "source": "print(input()[::-1])",
+                                     "tests": [{"stdio": {"stdin": "abc", "expected_stdout": "cba"}}]}}
+            )  # fmt: skip
+        assert response.verdict == pb.ACCEPTED and response.worker.startswith("w1@")
+    finally:
+        out = _stop(proc)
+    assert "stopped" in out
+    leftovers = [p for p in Path(tempfile.gettempdir()).glob("sandbox-ray-*")]
+    assert not leftovers, "the embedded Ray's files are removed"
+
+
+def test_serve_joins_an_existing_cluster(ray_cluster: Any) -> None:
+    proc, address = _serve("--ray-address", ray_cluster.cluster.address)
+    try:
+        with Client(address) as client:
+            responses = list(client.score_many(
+                [{"id": f"j{i}", "code": {"language": "python", "source": f"print({i})",
+                                          "tests": [{"stdio": {"expected_stdout": str(i)}}]}} for i in range(40)]
+            ))  # fmt: skip
+        assert sorted(r.id for r in responses) == sorted(f"j{i}" for i in range(40))
+        assert {r.verdict for r in responses} == {pb.ACCEPTED}
+        assert len({r.worker for r in responses}) == 2, "one worker per node of the cluster"
+    finally:
+        _stop(proc)
