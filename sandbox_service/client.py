@@ -156,24 +156,27 @@ class AsyncClient:
 
             async def write(call: Any = call, resend: list[pb.ScoreRequest] = resend) -> None:
                 nonlocal counter, exhausted
-                for req in resend:
-                    await call.write(req)
-                while not exhausted:
-                    await slots.acquire()
-                    try:
-                        item = await anext(source)
-                    except StopAsyncIteration:
-                        exhausted = True
-                        slots.release()
-                        break
-                    req = pb.ScoreRequest()
-                    req.CopyFrom(as_request(item))
-                    wire_id = str(counter)
-                    counter += 1
-                    pending[wire_id] = (req.id, req)
-                    req.id = wire_id
-                    await call.write(req)
-                await call.done_writing()
+                try:
+                    for req in resend:
+                        await call.write(req)
+                    while not exhausted:
+                        await slots.acquire()
+                        try:
+                            item = await anext(source)
+                        except StopAsyncIteration:
+                            exhausted = True
+                            slots.release()
+                            break
+                        req = pb.ScoreRequest()
+                        req.CopyFrom(as_request(item))
+                        wire_id = str(counter)
+                        counter += 1
+                        pending[wire_id] = (req.id, req)
+                        req.id = wire_id
+                        await call.write(req)
+                    await call.done_writing()
+                except grpc.aio.AioRpcError:
+                    return  # the call has ended; the reading side reports its status
 
             writer = asyncio.create_task(write())
             try:
@@ -188,6 +191,14 @@ class AsyncClient:
                     slots.release()
                     response.id = entry[0]
                     yield response
+                code = await call.code()
+                if code != grpc.StatusCode.OK:
+                    raise grpc.aio.AioRpcError(
+                        code,
+                        await call.initial_metadata(),
+                        await call.trailing_metadata(),
+                        details=await call.details(),
+                    )
                 await writer
                 if exhausted and not pending:
                     return
