@@ -425,16 +425,6 @@ class Dispatcher:
         with contextlib.suppress(Exception):
             await ref
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "queued": self.queued,
-            "in_flight": self.in_flight,
-            "workers": {
-                w.name: {"node_id": w.node_id, "inflight": len(w.inflight)} for w in self.workers.values()
-            },
-            "unplaced": dict(self.unplaced),
-        }
-
 
 def _short(exc: BaseException | None) -> str:
     text = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown"

@@ -310,9 +310,6 @@ class Service:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
 
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
-
 
 def init_ray(settings: Settings, num_cpus: int | None = None, temp_dir: str | None = None) -> str:
     """Join ``settings.ray_address``, or start a local Ray offering ``pool_size`` sandbox slots.
