@@ -153,9 +153,10 @@ class AsyncClient:
             if exhausted and not pending:
                 return
             call = self._stub.ScoreStream(metadata=self._metadata)
+            write_failed = False
 
             async def write(call: Any = call, resend: list[pb.ScoreRequest] = resend) -> None:
-                nonlocal counter, exhausted
+                nonlocal counter, exhausted, write_failed
                 try:
                     for req in resend:
                         await call.write(req)
@@ -176,8 +177,20 @@ class AsyncClient:
                         await call.write(req)
                     await call.done_writing()
                 except grpc.aio.AioRpcError:
-                    return  # the call has ended; the reading side reports its status
+                    write_failed = True  # the call has ended; the reading side reports its status
 
+            # The server speaks first (its initial metadata), so a refused stream (no token, shutting
+            # down) is seen before anything is written into it.
+            try:
+                await call.initial_metadata()
+                if call.done():
+                    await _raise_status(call)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRYABLE or failures >= self.retries:
+                    raise
+                await asyncio.sleep(self._delay(failures))
+                failures += 1
+                continue
             writer = asyncio.create_task(write())
             try:
                 while True:
@@ -191,14 +204,7 @@ class AsyncClient:
                     slots.release()
                     response.id = entry[0]
                     yield response
-                code = await call.code()
-                if code != grpc.StatusCode.OK:
-                    raise grpc.aio.AioRpcError(
-                        code,
-                        await call.initial_metadata(),
-                        await call.trailing_metadata(),
-                        details=await call.details(),
-                    )
+                await _raise_status(call)
                 await writer
                 if exhausted and not pending:
                     return
@@ -212,7 +218,12 @@ class AsyncClient:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await writer
-                if exc.code() not in RETRYABLE or failures >= self.retries:
+                # A write racing the server's end of the call can leave it INTERNAL locally; what
+                # is unanswered is known exactly, so a new stream re-sends it safely.
+                retryable = exc.code() in RETRYABLE or (
+                    write_failed and exc.code() == grpc.StatusCode.INTERNAL
+                )
+                if not retryable or failures >= self.retries:
                     raise
                 await asyncio.sleep(self._delay(failures))
                 failures += 1
@@ -220,6 +231,15 @@ class AsyncClient:
                 if not writer.done():
                     writer.cancel()
                 call.cancel()
+
+
+async def _raise_status(call: Any) -> None:
+    """Raise the call's final status as ``AioRpcError`` unless it is OK."""
+    code = await call.code()
+    if code != grpc.StatusCode.OK:
+        raise grpc.aio.AioRpcError(
+            code, await call.initial_metadata(), await call.trailing_metadata(), details=await call.details()
+        )
 
 
 async def _aiter(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:

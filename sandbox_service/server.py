@@ -160,6 +160,7 @@ class GraderService(pb_grpc.GraderServicer):
             finally:
                 out.put_nowait(None)  # end of input (the answers still pending follow)
 
+        await context.send_initial_metadata(())  # clients wait for it before writing (see Client)
         reader = asyncio.create_task(read())
         reading = True
         try:
