@@ -1,0 +1,203 @@
+"""Which answer a math response gives: section 1 of ``design/math-conventions.md``.
+
+``extract_answer(response)`` returns an ``Extraction``: the graded answer text (or ``None``) and why.
+Pure string work with bounded cost (linear scans, no backtracking-prone regexes on the whole text).
+
+Order of rules:
+1. After the last ``</think>``; an opened, never closed ``<think>`` is unfinished.
+2. A response cut mid-sentence, mid-formula or inside a box has no answer.
+3. The last ``\\boxed{...}`` (balanced braces, or ``\\boxed X``); boxes one after another in the final
+   sentence joined by ``,``/``and``/``or`` make one list.
+4. Else the text after the last explicit marker (``The final answer is``, ``Answer:``, ``####``, ...).
+5. Else a conclusive last sentence ("Therefore, the perimeter is $14$ inches.") or a display equation
+   after "Hence" that ends the response.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Extraction", "extract_answer", "find_boxes"]
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str | None  # None: the response gives no gradable answer
+    reason: str  # how it was found, or why there is none
+    parts: tuple[str, ...] = ()  # several adjacent boxes: their contents, in order
+
+
+_BOX = re.compile(r"\\(?:boxed|fbox)\s*")
+_MARKERS = re.compile(
+    r"(?:final\s+answer\s+is|the\s+answer\s+is|\*\*\s*answer\s*:?\s*\*\*\s*:?|final\s+answer\s*:|answer\s*:|####)",
+    re.IGNORECASE,
+)
+_MINERVA_TAIL = re.compile(r"\.?\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+_CONCLUSIVE = re.compile(
+    r"^(?:therefore|thus|hence|so|consequently|finally|in conclusion|the result is|this means)\b",
+    re.IGNORECASE,
+)
+_VERB = re.compile(r"\s(?:is|are|was|equals|has|have|gets|get|makes|remains|=)\s", re.IGNORECASE)
+_SEPARATOR = re.compile(r"^\s*(?:\$\s*)?(?:,|and|or|,\s*and|,\s*or)?\s*(?:\$\s*)?$", re.IGNORECASE)
+
+
+def _match_brace(text: str, open_at: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``open_at`` (``\\{``/``\\}`` are literal), or -1."""
+    depth = 0
+    i = open_at
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def find_boxes(text: str) -> list[tuple[int, int, str | None]]:
+    """Every ``\\boxed`` in ``text``: (start, end, content); content ``None`` for an unclosed box."""
+    boxes: list[tuple[int, int, str | None]] = []
+    for m in _BOX.finditer(text):
+        if boxes and m.start() < boxes[-1][1]:
+            continue  # a box inside the previous one (\boxed{\boxed{3}}): part of its content
+        i = m.end()
+        if i < len(text) and text[i] == "{":
+            close = _match_brace(text, i)
+            if close < 0:
+                boxes.append((m.start(), len(text), None))
+                break
+            boxes.append((m.start(), close + 1, text[i + 1 : close]))
+        elif m.group(0) != m.group(0).rstrip():  # "\boxed 5": the next token
+            token = re.match(r"[^\s$,;]+", text[i:])
+            if token:
+                value = token.group(0).rstrip(".")
+                boxes.append((m.start(), i + len(value), value))
+    return boxes
+
+
+def _unbalanced(text: str) -> str | None:
+    """Why ``text`` looks cut off mid-formula, or None."""
+    dollars = len(re.findall(r"(?<!\\)\$", text))
+    if dollars % 2:
+        return "an unclosed $ formula"
+    if text.count("\\[") > text.count("\\]"):
+        return "an unclosed \\[ display"
+    if text.count("\\(") > text.count("\\)"):
+        return "an unclosed \\( formula"
+    if len(re.findall(r"\\begin\{", text)) > len(re.findall(r"\\end\{", text)):
+        return "an unclosed \\begin environment"
+    depth = 0
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in "{}":
+            i += 2
+            continue
+        depth += c == "{"
+        depth -= c == "}"
+        i += 1
+    if depth > 0:
+        return "unclosed braces"
+    return None
+
+
+def _ends_mid_sentence(text: str) -> bool:
+    last_line = text.rstrip().rsplit("\n", 1)[-1].strip()
+    if not last_line:
+        return False
+    if _MARKERS.search(last_line) or "\\boxed" in last_line:
+        return False
+    if last_line.endswith((".", "!", "?", "$", "\\]", "\\)", "}", "**", ")", "]", ":")):
+        return False
+    return True
+
+
+def _clean_marker_answer(text: str) -> str:
+    text = _MINERVA_TAIL.sub("", text).strip()
+    line = text.split("\n", 1)[0].strip()
+    line = line.strip("*").strip()
+    if line.endswith("."):
+        line = line[:-1].rstrip()
+    if line.startswith("$") and line.endswith("$"):
+        line = line.strip("$").strip()
+    return line
+
+
+def _last_sentence(text: str) -> str | None:
+    body = text.rstrip()
+    # a display equation ending the response, introduced by "Hence"
+    display = re.search(r"(?:\$\$|\\\[)\s*(.+?)\s*(?:\$\$|\\\])\s*\.?\s*$", body, re.DOTALL)
+    if display:
+        before = body[: display.start()].rstrip()
+        if re.search(r"\b(?:hence|therefore|thus)\b[^.\n]*[:,]?$", before, re.IGNORECASE):
+            return display.group(1).strip()
+    if not body.endswith((".", "!")):
+        return None
+    # the last sentence: from the previous sentence end (a period followed by space/newline)
+    end = len(body) - 1
+    start = max(body.rfind(". ", 0, end), body.rfind(".\n", 0, end), body.rfind("\n", 0, end))
+    sentence = body[start + 1 :].strip().rstrip(".!").strip()
+    if not _CONCLUSIVE.match(sentence):
+        return None
+    verbs = list(_VERB.finditer(sentence))
+    if not verbs:
+        return None
+    verb = verbs[-1]
+    tail = sentence[verb.end() :].strip()
+    math: list[str] = re.findall(r"(?<!\\)\$(.+?)(?<!\\)\$", tail)
+    if math:
+        return math[-1].strip()
+    numbers: list[str] = re.findall(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?", tail)
+    if len(numbers) == 1:
+        return numbers[0].strip()
+    return None
+
+
+def extract_answer(response: str) -> Extraction:
+    """The graded answer of a model ``response`` (see the module docstring for the rules)."""
+    text = response
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    elif "<think>" in text:
+        return Extraction(None, "unfinished: <think> is never closed")
+    if not text.strip():
+        return Extraction(None, "empty response")
+    boxes = find_boxes(text)
+    if boxes and boxes[-1][2] is None:
+        return Extraction(None, "unfinished: the response stops inside \\boxed")
+    cut = _unbalanced(text)
+    if cut:
+        return Extraction(None, f"unfinished: {cut}")
+    if _ends_mid_sentence(text):
+        return Extraction(None, "unfinished: the response stops mid-sentence")
+    if boxes:
+        group = [boxes[-1]]
+        for prev in reversed(boxes[:-1]):
+            if _SEPARATOR.match(text[prev[1] : group[0][0]]):
+                group.insert(0, prev)
+            else:
+                break
+        parts = tuple((b[2] or "").strip() for b in group)
+        if len(parts) == 1:
+            if not parts[0]:
+                return Extraction(None, "empty \\boxed{}")
+            return Extraction(parts[0], "last \\boxed{}")
+        return Extraction(", ".join(parts), f"{len(parts)} adjacent boxes form one list", parts)
+    markers = list(_MARKERS.finditer(text))
+    if markers:
+        answer = _clean_marker_answer(text[markers[-1].end() :])
+        if not answer:
+            return Extraction(None, "an answer marker with nothing after it")
+        return Extraction(answer, f"after the marker {markers[-1].group(0).strip()!r}")
+    sentence = _last_sentence(text)
+    if sentence:
+        return Extraction(sentence, "a conclusive last sentence")
+    return Extraction(None, "no boxed answer, answer marker or conclusive last sentence")
