@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -41,15 +42,21 @@ def p(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
 
 
+async def warm_then_latencies(score: Callable[[pb.ScoreRequest], Awaitable[object]], n: int) -> list[float]:
+    """10 warm-up samples, then ``n`` sequential ones; their latencies in ms."""
+    for i in range(10):
+        await score(request(i))
+    lat = []
+    for i in range(n):
+        t = time.perf_counter()
+        await score(request(i))
+        lat.append((time.perf_counter() - t) * 1000)
+    return lat
+
+
 async def engine_round(settings: Settings, n: int, latency_n: int) -> tuple[float, list[float]]:
     async with Engine(settings) as engine:
-        for i in range(10):
-            await engine.score(request(i))
-        lat = []
-        for i in range(latency_n):
-            t = time.perf_counter()
-            await engine.score(request(i))
-            lat.append((time.perf_counter() - t) * 1000)
+        lat = await warm_then_latencies(engine.score, latency_n)
         sem = asyncio.Semaphore(2 * settings.pool_size)
 
         async def one(i: int) -> None:
@@ -92,13 +99,7 @@ async def service_round(pool_size: int, n: int, latency_n: int) -> tuple[float, 
                     raise SystemExit("the service did not come up")
                 await asyncio.sleep(0.2)
         async with AsyncClient(address) as client:
-            for i in range(10):
-                await client.score(request(i))
-            lat = []
-            for i in range(latency_n):
-                t = time.perf_counter()
-                await client.score(request(i))
-                lat.append((time.perf_counter() - t) * 1000)
+            lat = await warm_then_latencies(client.score, latency_n)
             t0 = time.perf_counter()
             count = 0
             async for resp in client.score_many((request(i) for i in range(n)), window=256):

@@ -180,7 +180,7 @@ def serve_cmd(
     """
     import logging
 
-    from .server import init_ray, serve
+    from .server import Service, init_ray, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     err = Console(stderr=True)
@@ -196,10 +196,7 @@ def serve_cmd(
     }
     settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
 
-    def ready(service: object) -> None:
-        from .server import Service
-
-        assert isinstance(service, Service)
+    def ready(service: Service) -> None:
         scheme = "TLS" if settings.tls_cert else "plaintext"
         auth = "token required" if settings.token else "no auth"
         workers = ", ".join(

@@ -37,7 +37,6 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import json_format
 
-from .config import Settings
 from .server import grpc_options
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
@@ -83,7 +82,7 @@ class AsyncClient:
         timeout: float | None = None,
         max_message_mb: int = 64,
     ) -> None:
-        options = grpc_options(Settings(max_message_mb=max_message_mb))
+        options = grpc_options(max_message_mb)
         if tls or root_certificates:
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
             self._channel = grpc.aio.secure_channel(address, creds, options=options)

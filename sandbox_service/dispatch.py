@@ -26,7 +26,7 @@ from .errors import InfrastructureError, Overloaded, ShuttingDown
 from .metrics import ServiceMetrics
 from .models import Verdict
 from .v1 import sandbox_pb2 as pb
-from .wire import code_task_from_proto
+from .wire import code_task_from_proto, sandbox_error_response
 from .worker import CANCELLED, remote_worker_class
 
 __all__ = ["Dispatcher", "WorkerHandle"]
@@ -354,12 +354,7 @@ class Dispatcher:
         job.attempts += 1
         job.worker = None
         if job.attempts > self.settings.dispatch_retries:
-            response = pb.ScoreResponse(id=job.request.id, verdict=pb.SANDBOX_ERROR)
-            n_tests = len(job.request.code.tests) if job.request.HasField("code") else 1
-            for _ in range(max(1, n_tests)):
-                response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=reason)
-            response.total = n_tests
-            self._answer(job, response.SerializeToString())
+            self._answer(job, sandbox_error_response(job.request, reason).SerializeToString())
             return
         self.metrics.requeued.inc()
         self._queue.appendleft(job)

@@ -22,7 +22,7 @@ import docker.errors
 from .config import Settings
 from .errors import DockerUnavailable, InfrastructureError
 from .images import ensure_image
-from .models import CodeResult, CodeTask, TestResult, Verdict
+from .models import CodeResult, CodeTask
 from .pool import ContainerPool
 from .runner import Runner
 from .v1 import sandbox_pb2 as pb
@@ -91,11 +91,7 @@ class Engine:
                     lease.recycle("sandbox_error")
                     last = exc
         message = f"sandbox failure, not the program's: {last}"
-        result = CodeResult(
-            tests=[TestResult(Verdict.SANDBOX_ERROR, message=message) for _ in task.tests],
-            weights=[t.weight for t in task.tests],
-        )
-        return result, queue_ms
+        return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
 
     async def score(self, request: pb.ScoreRequest) -> pb.ScoreResponse:
         """Validate and score one request (raises ``InvalidRequest`` for a bad one)."""

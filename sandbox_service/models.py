@@ -125,6 +125,13 @@ class CodeResult:
     worker: str = ""
     run_ms: float = 0.0
 
+    @classmethod
+    def sandbox_error(cls, weights: list[float], message: str) -> CodeResult:
+        """Every test ``SANDBOX_ERROR``: the infrastructure failed, not the program."""
+        return cls(
+            tests=[TestResult(Verdict.SANDBOX_ERROR, message=message) for _ in weights], weights=weights
+        )
+
     @property
     def total(self) -> int:
         return len(self.tests)

@@ -48,9 +48,9 @@ SERVICE_NAME = "sandbox.v1.Grader"
 _OPEN_METHODS = ("/grpc.health.v1.Health/",)  # load balancers probe health without a token
 
 
-def grpc_options(settings: Settings) -> list[tuple[str, int]]:
-    """Channel/server options: message sizes from the settings, keepalive that suits long streams."""
-    size = settings.max_message_mb << 20
+def grpc_options(max_message_mb: int) -> list[tuple[str, int]]:
+    """Channel/server options: the largest message either way, keepalive that suits long streams."""
+    size = max_message_mb << 20
     return [
         ("grpc.max_receive_message_length", size),
         ("grpc.max_send_message_length", size),
@@ -224,7 +224,7 @@ class Service:
     async def _start_server(self) -> None:
         s = self.settings
         interceptors = [_TokenAuth(s.token)] if s.token else []
-        server = grpc.aio.server(interceptors=interceptors, options=grpc_options(s))
+        server = grpc.aio.server(interceptors=interceptors, options=grpc_options(s.max_message_mb))
         pb_grpc.add_GraderServicer_to_server(GraderService(self), server)  # type: ignore[no-untyped-call]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -33,6 +33,7 @@ __all__ = [
     "request_from_json",
     "response_from_result",
     "response_to_json",
+    "sandbox_error_response",
 ]
 
 MAX_ID_BYTES = 1024
@@ -201,6 +202,13 @@ def response_from_result(
             )
         )
     return resp
+
+
+def sandbox_error_response(request: pb.ScoreRequest, message: str) -> pb.ScoreResponse:
+    """The answer for a request the infrastructure could not judge: every test ``SANDBOX_ERROR``."""
+    tests = request.code.tests if request.HasField("code") else []
+    weights = [t.weight if t.HasField("weight") else 1.0 for t in tests] or [1.0]
+    return response_from_result(request.id, CodeResult.sandbox_error(weights, message))
 
 
 def request_from_json(line: str, where: str = "request") -> pb.ScoreRequest:

@@ -22,9 +22,8 @@ from typing import Any
 
 from .config import Settings
 from .engine import Engine
-from .errors import SandboxServiceError
-from .models import Verdict
 from .v1 import sandbox_pb2 as pb
+from .wire import sandbox_error_response
 
 __all__ = ["SandboxWorker", "remote_worker_class"]
 
@@ -43,8 +42,8 @@ class SandboxWorker:
         import ray
 
         self.settings = settings
-        node = ray.get_runtime_context().get_node_id()
-        self.name = f"{name}@{socket.gethostname()}:{node[:6]}"
+        self.node_id = ray.get_runtime_context().get_node_id()  # hex
+        self.name = f"{name}@{socket.gethostname()}:{self.node_id[:6]}"
         self.engine = Engine(settings)
         self._running: dict[int, asyncio.Task[bytes]] = {}
         self._wakes: set[asyncio.Event] = set()  # one per chunk being answered
@@ -57,11 +56,9 @@ class SandboxWorker:
         return self.info()
 
     def info(self) -> dict[str, Any]:
-        import ray
-
         return {
             "name": self.name,
-            "node_id": ray.get_runtime_context().get_node_id(),  # hex
+            "node_id": self.node_id,
             "hostname": socket.gethostname(),
             "pid": os.getpid(),
             "pool_size": self.settings.pool_size,
@@ -82,15 +79,7 @@ class SandboxWorker:
 
         def finished(key: int, task: asyncio.Task[bytes]) -> None:
             self._running.pop(key, None)
-            if task.cancelled():
-                done.put_nowait((key, CANCELLED))
-            elif task.exception() is not None:
-                exc = task.exception()
-                response = pb.ScoreResponse(verdict=pb.SANDBOX_ERROR, worker=self.name)
-                response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker error: {exc!r}")
-                done.put_nowait((key, response.SerializeToString()))
-            else:
-                done.put_nowait((key, task.result()))
+            done.put_nowait((key, CANCELLED if task.cancelled() else task.result()))
             if done.qsize() >= remaining:
                 wake.set()
             if len(self._running) <= self._low_water:
@@ -153,10 +142,10 @@ async def _score(engine: Engine, name: str, payload: bytes) -> bytes:
     request = pb.ScoreRequest.FromString(payload)
     try:
         response = await engine.score(request)
-    except SandboxServiceError as exc:
-        # The front end validated this request with the same settings, so this is our fault.
-        response = pb.ScoreResponse(id=request.id, verdict=pb.SANDBOX_ERROR)
-        response.tests.add(verdict=Verdict.SANDBOX_ERROR.value, message=f"worker {name}: {exc}")
+    except (
+        Exception
+    ) as exc:  # the front end validated it with the same settings: our fault, not the program's
+        response = sandbox_error_response(request, f"worker {name}: {exc!r}")
     response.worker = name
     return response.SerializeToString()
 

@@ -132,3 +132,17 @@ def test_result_line_has_snake_case_keys_and_every_field() -> None:
     )
     assert line["verdict"] == "WRONG_ANSWER" and line["accepted"] is False and line["reward"] == 0
     assert "compile_output" in line and "stdout_head" in line["tests"][0]
+
+
+def test_sandbox_error_response_marks_every_test() -> None:
+    from sandbox_service.wire import sandbox_error_response
+
+    req = pb.ScoreRequest(id="r")
+    req.code.tests.add(stdio=pb.StdioTest(expected_stdout="1"))
+    req.code.tests.add(stdio=pb.StdioTest(expected_stdout="2"), weight=3.0)
+    resp = sandbox_error_response(req, "worker lost")
+    assert resp.id == "r" and resp.verdict == pb.SANDBOX_ERROR and resp.reward == 0.0 and not resp.accepted
+    assert resp.total == 2 and resp.passed == 0
+    assert [(t.verdict, t.message) for t in resp.tests] == [(pb.SANDBOX_ERROR, "worker lost")] * 2
+    math = sandbox_error_response(pb.ScoreRequest(id="m", math=pb.MathTask(response="4", gold="4")), "x")
+    assert math.verdict == pb.SANDBOX_ERROR and math.total == 1
