@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     python_fast_path: bool = True
     """Fork Python tests from a pre-started interpreter instead of exec'ing python3 each time."""
 
+    # --- math verifier --------------------------------------------------------------------------
+    math_processes: int = Field(default=0, ge=0, le=256)
+    """Math worker processes per engine (verifications at once); 0 means one per CPU."""
+    math_time_limit_ms: int = Field(default=1_000, ge=1, le=60_000)
+    """Hard budget of one math verification; past it the worker is killed and the answer is false."""
+    math_memory_limit_mb: int = Field(default=1_024, ge=128, le=16_384)
+    """Address-space cap of each math worker process."""
+    max_math_bytes: int = Field(default=1 << 20, ge=1_024)
+    """Largest accepted math response (and ``gold`` up to 1/16 of it)."""
+
     # --- service (gRPC front end) ---------------------------------------------------------------
     host: str = "127.0.0.1"
     """Address the gRPC server binds to; localhost unless told otherwise (``0.0.0.0`` for all)."""

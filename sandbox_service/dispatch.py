@@ -26,7 +26,7 @@ from .errors import InfrastructureError, Overloaded, ShuttingDown
 from .metrics import ServiceMetrics
 from .models import Verdict
 from .v1 import sandbox_pb2 as pb
-from .wire import code_task_from_proto, sandbox_error_response
+from .wire import sandbox_error_response, task_from_proto
 from .worker import CANCELLED, remote_worker_class
 
 __all__ = ["Dispatcher", "WorkerHandle"]
@@ -237,7 +237,7 @@ class Dispatcher:
         """Validate and queue one request (``InvalidRequest``, ``Overloaded``, ``ShuttingDown``)."""
         if self.draining:
             raise ShuttingDown("the service is shutting down; retry on another instance")
-        task = code_task_from_proto(request, self.settings)
+        task = task_from_proto(request, self.settings)
         if len(self._queue) >= self.settings.max_queue:
             raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
         job = Job(

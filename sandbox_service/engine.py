@@ -13,6 +13,7 @@ sandbox could not judge, even after ``settings.retries`` fresh containers, comes
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from types import TracebackType
 
@@ -22,11 +23,12 @@ import docker.errors
 from .config import Settings
 from .errors import DockerUnavailable, InfrastructureError
 from .images import ensure_image
-from .models import CodeResult, CodeTask
+from .mathcheck import MathVerifier, VerifierError
+from .models import CodeResult, CodeTask, MathTask
 from .pool import ContainerPool
 from .runner import Runner
 from .v1 import sandbox_pb2 as pb
-from .wire import code_task_from_proto, response_from_result
+from .wire import math_response, response_from_result, sandbox_error_response, task_from_proto
 
 __all__ = ["Engine"]
 
@@ -42,6 +44,7 @@ class Engine:
         self.settings = settings or Settings()
         self.runner = Runner(self.settings)
         self._pool: ContainerPool | None = None
+        self._math: MathVerifier | None = None
         self.image_labels: dict[str, str] = {}
 
     @property
@@ -50,8 +53,14 @@ class Engine:
             raise InfrastructureError("engine is not started")
         return self._pool
 
+    @property
+    def math(self) -> MathVerifier:
+        if self._math is None:
+            raise InfrastructureError("engine is not started")
+        return self._math
+
     async def start(self) -> None:
-        """Check the runtime image and start the warm pool."""
+        """Check the runtime image, start the warm pool and the math worker processes."""
         try:
             client = await asyncio.to_thread(docker.from_env)
             await asyncio.to_thread(client.ping)
@@ -61,9 +70,19 @@ class Engine:
         pool = ContainerPool(self.settings, tag, client)
         await pool.start()
         self._pool = pool
+        s = self.settings
+        self._math = await asyncio.to_thread(
+            MathVerifier,
+            processes=s.math_processes or max(1, os.cpu_count() or 1),
+            time_limit_s=s.math_time_limit_ms / 1000.0,
+            memory_limit_mb=s.math_memory_limit_mb,
+        )
 
     async def close(self) -> None:
-        """Remove every container; safe to call twice."""
+        """Remove every container and math worker; safe to call twice."""
+        if self._math is not None:
+            self._math.close()
+            self._math = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -93,9 +112,21 @@ class Engine:
         message = f"sandbox failure, not the program's: {last}"
         return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
 
+    async def run_math(self, request_id: str, task: MathTask, t0: float) -> pb.ScoreResponse:
+        """Grade a math answer on the bounded verifier; its own failure is SANDBOX_ERROR."""
+        try:
+            grade = await self.math.averify(task.response, task.gold, task.choices)
+        except VerifierError as exc:
+            request = pb.ScoreRequest(id=request_id, math=pb.MathTask())
+            return sandbox_error_response(request, f"math verifier failure, not the answer's: {exc}")
+        elapsed = (time.monotonic() - t0) * 1000.0
+        return math_response(request_id, grade, run_ms=elapsed, total_ms=elapsed)
+
     async def score(self, request: pb.ScoreRequest) -> pb.ScoreResponse:
         """Validate and score one request (raises ``InvalidRequest`` for a bad one)."""
         t0 = time.monotonic()
-        task = code_task_from_proto(request, self.settings)
+        task = task_from_proto(request, self.settings)
+        if isinstance(task, MathTask):
+            return await self.run_math(request.id, task, t0)
         result, queue_ms = await self.run_code(task)
         return response_from_result(request.id, result, queue_ms, (time.monotonic() - t0) * 1000.0)

@@ -102,6 +102,16 @@ class CodeTask:
     stop_on_first_failure: bool = False
 
 
+@dataclass(frozen=True)
+class MathTask:
+    """A math answer to grade (``design/math-conventions.md``)."""
+
+    response: str
+    gold: str
+    choices: tuple[str, ...] = ()
+    language: str = "math"  # the label metrics and logs use for this kind of task
+
+
 @dataclass
 class TestResult:
     verdict: Verdict

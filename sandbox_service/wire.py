@@ -15,6 +15,7 @@ from runners.languages import LANGUAGES
 
 from .config import Settings
 from .errors import InvalidRequest
+from .mathcheck import MathGrade
 from .models import (
     AssertionTest,
     CallTest,
@@ -23,6 +24,7 @@ from .models import (
     CodeResult,
     CodeTask,
     Limits,
+    MathTask,
     StdioTest,
     Test,
 )
@@ -30,6 +32,8 @@ from .v1 import sandbox_pb2 as pb
 
 __all__ = [
     "code_task_from_proto",
+    "math_response",
+    "task_from_proto",
     "request_from_json",
     "response_from_result",
     "response_to_json",
@@ -132,15 +136,43 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
     return Test(kind, _checker(msg.checker, f"{field}.checker", which), weight)
 
 
-def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask:
-    """Validate a code request; raises ``InvalidRequest`` naming the first bad field."""
+MAX_CHOICES = 26
+
+
+def task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask | MathTask:
+    """Validate a request of either kind; raises ``InvalidRequest`` naming the first bad field."""
     if len(request.id.encode()) > MAX_ID_BYTES:
         raise InvalidRequest("id", f"longer than {MAX_ID_BYTES} bytes")
     which = request.WhichOneof("task")
     if which is None:
-        raise InvalidRequest("task", "empty request: set `code` (or `math`)")
-    if which != "code":
-        raise InvalidRequest(which, "math tasks are not served by this engine yet")
+        raise InvalidRequest("task", "empty request: set `code` or `math`")
+    if which == "math":
+        return math_task_from_proto(request.math, settings)
+    return code_task_from_proto(request, settings)
+
+
+def math_task_from_proto(msg: pb.MathTask, settings: Settings) -> MathTask:
+    """An empty response or gold is not an error: the conventions grade it false, with a reason."""
+    if len(msg.response.encode()) > settings.max_math_bytes:
+        raise InvalidRequest("math.response", f"larger than the maximum of {settings.max_math_bytes} bytes")
+    if len(msg.gold.encode()) > settings.max_math_bytes // 16:
+        raise InvalidRequest("math.gold", f"larger than the maximum of {settings.max_math_bytes // 16} bytes")
+    if len(msg.choices) > MAX_CHOICES:
+        raise InvalidRequest(
+            "math.choices", f"{len(msg.choices)} choices exceed the maximum of {MAX_CHOICES}"
+        )
+    for i, choice in enumerate(msg.choices):
+        if len(choice.encode()) > settings.max_math_bytes // 16:
+            raise InvalidRequest(f"math.choices[{i}]", "too large")
+    return MathTask(msg.response, msg.gold, tuple(msg.choices))
+
+
+def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask:
+    """Validate a code request; raises ``InvalidRequest`` naming the first bad field."""
+    if len(request.id.encode()) > MAX_ID_BYTES:
+        raise InvalidRequest("id", f"longer than {MAX_ID_BYTES} bytes")
+    if request.WhichOneof("task") != "code":
+        raise InvalidRequest("code", "not a code task")
     code = request.code
     if code.language not in LANGUAGES:
         raise InvalidRequest(
@@ -202,6 +234,31 @@ def response_from_result(
             )
         )
     return resp
+
+
+def math_response(
+    request_id: str, grade: MathGrade, run_ms: float = 0.0, queue_ms: float = 0.0, total_ms: float = 0.0
+) -> pb.ScoreResponse:
+    """A graded math answer: reward 1 or 0, one test entry carrying the reason, and ``MathDetail``."""
+    verdict = "ACCEPTED" if grade.correct else "WRONG_ANSWER"
+    return pb.ScoreResponse(
+        id=request_id,
+        reward=1.0 if grade.correct else 0.0,
+        accepted=grade.correct,
+        verdict=verdict,
+        passed=int(grade.correct),
+        total=1,
+        tests=[
+            pb.TestResult(verdict=verdict, time_ms=round(run_ms), wall_ms=round(run_ms), message=grade.reason)
+        ],
+        math=pb.MathDetail(
+            extracted_answer=grade.extracted_answer,
+            normalized_answer=grade.normalized_answer,
+            normalized_gold=grade.normalized_gold,
+            reason=grade.reason,
+        ),
+        timing=pb.Timing(queue_ms=round(queue_ms), run_ms=round(run_ms), total_ms=round(total_ms)),
+    )
 
 
 def sandbox_error_response(request: pb.ScoreRequest, message: str) -> pb.ScoreResponse:

@@ -219,7 +219,13 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
         for p in psutil.process_iter(["pid", "uids", "name"])
         if p.info["uids"] and UID_BASE < p.info["uids"].real < UID_LIMIT
     ]
+    math_workers = [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if "sandbox_service.mathcheck.child" in (p.info["cmdline"] or [])
+    ]
     assert not left, f"containers leaked: {[c.name for c in left]}"
+    assert not math_workers, f"math worker processes leaked: {math_workers}"
     assert not socks, f"socket dirs leaked: {socks}"
     assert not procs, f"program processes leaked: {procs}"
 

@@ -43,9 +43,13 @@ def test_score_examples(tmp_path: Path) -> None:
         "cpp-sum": "ACCEPTED",
         "py-wrong": "WRONG_ANSWER",
         "py-tle": "TIME_LIMIT_EXCEEDED",
+        "math-frac": "ACCEPTED",
+        "math-x100": "WRONG_ANSWER",
     }
     assert next(line for line in lines if line["id"] == "py-wrong")["reward"] == 0.5
-    assert "5 scored" in proc.stderr
+    frac = next(line for line in lines if line["id"] == "math-frac")
+    assert frac["math"]["normalized_answer"] == "6/8" and frac["reward"] == 1.0
+    assert "7 scored" in proc.stderr
 
 
 def test_score_reports_bad_lines_and_keeps_the_good(tmp_path: Path) -> None:

@@ -236,6 +236,37 @@ def test_cancelling_a_stream_stops_its_samples(service: ServiceHarness, loop_thr
     assert service.dispatcher.in_flight == 0
 
 
+# -- math ------------------------------------------------------------------------------------------
+def test_math_answers_through_the_service_with_detail(service: ServiceHarness) -> None:
+    cases = {
+        "frac": ("So $\\boxed{\\dfrac{6}{8}}$.", "0.75", True),
+        "pct": ("The answer is $\\boxed{0.5}$.", "50\\%", True),
+        "x100": ("The answer is $\\boxed{0.5}$.", "50", False),
+        "unfinished": ("<think>it is 3", "3", False),
+        "mcq": ("$\\boxed{24}$", "C", True),
+    }
+    requests: list[pb.ScoreRequest] = []
+    for rid, (response, gold, _) in cases.items():
+        choices = ["12", "18", "24"] if rid == "mcq" else []
+        requests.append(
+            pb.ScoreRequest(id=rid, math=pb.MathTask(response=response, gold=gold, choices=choices))
+        )
+    requests.append(py("print(7)", "7", rid="code"))
+    with Client(service.address) as client:
+        answers = {a.id: a for a in client.score_many(requests)}
+        unary = client.score(requests[0])
+    assert verdict(answers["code"]) == "ACCEPTED"
+    for rid, (_, _, correct) in cases.items():
+        a = answers[rid]
+        assert a.accepted is correct and a.reward == float(correct), (rid, a)
+        assert verdict(a) == ("ACCEPTED" if correct else "WRONG_ANSWER") and a.total == 1
+        assert a.math.reason and a.worker in service.dispatcher.workers
+    assert answers["frac"].math.extracted_answer == "\\dfrac{6}{8}"
+    assert answers["frac"].math.normalized_answer == "6/8" and answers["frac"].math.normalized_gold == "0.75"
+    assert "unfinished" in answers["unfinished"].math.reason
+    assert unary.accepted and unary.math.reason == "equal"
+
+
 # -- bad input -------------------------------------------------------------------------------
 BAD_INPUTS = {
     "unknown language": (code_request("cobol", "DISPLAY 1", [stdio("", "1")]), "code.language"),
@@ -252,6 +283,10 @@ BAD_INPUTS = {
     "memory over the maximum": (
         py("print(1)", "1", limits={"memory_limit_mb": 1 << 20}),
         "code.limits.memory_limit_mb",
+    ),
+    "oversized math response": (
+        pb.ScoreRequest(id="m", math=pb.MathTask(response="9" * ((1 << 20) + 1), gold="9")),
+        "math.response",
     ),
     "bad args_json": (
         code_request("python", "def f(): pass", [call("f", "not json", "1")]),

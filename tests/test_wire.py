@@ -10,22 +10,28 @@ from sandbox_service.config import Settings
 from sandbox_service.errors import InvalidRequest
 from sandbox_service.models import AssertionTest, CallTest, CheckerKind, StdioTest
 from sandbox_service.v1 import sandbox_pb2 as pb
-from sandbox_service.wire import code_task_from_proto, request_from_json, response_to_json
+from sandbox_service.wire import code_task_from_proto, request_from_json, response_to_json, task_from_proto
 
 from .conftest import assertion, call, code_request, stdio
 
-SETTINGS = Settings(max_source_bytes=1000, max_tests=5, max_tests_bytes=10_000)
+SETTINGS = Settings(max_source_bytes=1000, max_tests=5, max_tests_bytes=10_000, max_math_bytes=2048)
 
 
 def reject(req: pb.ScoreRequest) -> InvalidRequest:
     with pytest.raises(InvalidRequest) as info:
-        code_task_from_proto(req, SETTINGS)
+        task_from_proto(req, SETTINGS)
     return info.value
 
 
 BAD = [
     (pb.ScoreRequest(id="x"), "task"),
-    (pb.ScoreRequest(id="x", math=pb.MathTask(response="1", gold="1")), "math"),
+    (pb.ScoreRequest(id="x", math=pb.MathTask(response="1" * 3000, gold="1")), "math.response"),
+    (pb.ScoreRequest(id="x", math=pb.MathTask(response="1", gold="1" * 200)), "math.gold"),
+    (pb.ScoreRequest(id="x", math=pb.MathTask(response="1", gold="A", choices=["x"] * 27)), "math.choices"),
+    (
+        pb.ScoreRequest(id="x", math=pb.MathTask(response="1", gold="A", choices=["x", "y" * 200])),
+        "math.choices[1]",
+    ),
     (pb.ScoreRequest(id="x" * 2000, code=pb.CodeTask(language="python", source="p")), "id"),
     (code_request("cobol", "x", [stdio()]), "code.language"),
     (code_request("python", "   \n", [stdio()]), "code.source"),

@@ -1,26 +1,32 @@
 """A math worker process: JSON lines in (``{"r", "g", "c"}``), ``MathGrade`` fields out.
 
-Started by ``MathVerifier``. It caps its own address space, asks the kernel to kill it when the
-parent dies, says ``ready`` once imports are done, then grades one line at a time until stdin closes.
+Started by ``MathVerifier``. It caps its own address space, exits when its parent is gone, says
+``ready`` once imports are done, then grades one line at a time until stdin closes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
 import resource
-import signal
 import sys
+import threading
+import time
 
 
 def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    """Exit when the parent goes away. (Not PR_SET_PDEATHSIG: that fires when the parent's *thread*
+    that started us exits, and replacements are started from short-lived threads.)"""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main() -> None:

@@ -50,7 +50,11 @@ def show(node: Node) -> str:
     tag = node[0]
     if tag == "num":
         q: Fraction = node[1]
-        return node[3] if node[2] else (str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}")
+        return (
+            node[3]
+            if node[2]
+            else (str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}")
+        )
     if tag == "sym":
         return str(node[1])
     if tag == "const":
@@ -69,7 +73,11 @@ def show(node: Node) -> str:
     if tag == "pow":
         return f"{_wrap(node[1])}^{_wrap(node[2])}"
     if tag == "root":
-        return f"sqrt({show(node[1])})" if node[2][1:2] == (Fraction(2),) else f"root({show(node[1])}, {show(node[2])})"
+        return (
+            f"sqrt({show(node[1])})"
+            if node[2][1:2] == (Fraction(2),)
+            else f"root({show(node[1])}, {show(node[2])})"
+        )
     if tag == "fn":
         return f"{node[1]}({show(node[2])})"
     if tag == "fact":
@@ -102,7 +110,7 @@ def show(node: Node) -> str:
         return f"{show(node[1])} ∈ {show(node[2])}"
     if tag == "rel":
         out = show(node[2][0])
-        for op, e in zip(node[1], node[2][1:]):
+        for op, e in zip(node[1], node[2][1:], strict=True):
             out += f" {op} {show(e)}"
         return out
     if tag == "matrix":
@@ -134,10 +142,12 @@ def _points(symbols: set[str]) -> list[dict[str, Any]]:
     names = sorted(symbols)
     points = []
     for k in range(3):
-        points.append({
-            name: mpmath.mpf(k + 2) / 7 + mpmath.mpf(idx + 1) / 13 + mpmath.sqrt(2) * (k + 1) / 10
-            for idx, name in enumerate(names)
-        })
+        points.append(
+            {
+                name: mpmath.mpf(k + 2) / 7 + mpmath.mpf(idx + 1) / 13 + mpmath.sqrt(2) * (k + 1) / 10
+                for idx, name in enumerate(names)
+            }
+        )
     return points
 
 
@@ -159,6 +169,8 @@ def _numeric_equal(a: Node, b: Node, decimal: bool) -> bool:
                     return False
                 continue
             if _close(va, vb, 1e-40):
+                if not env:  # constants: huge values must agree in every integer digit
+                    _check_huge(a, b, env, va, vb)
                 continue
             if not (mpmath.isfinite(va) and mpmath.isfinite(vb)):
                 return False
@@ -174,6 +186,22 @@ def _numeric_equal(a: Node, b: Node, decimal: bool) -> bool:
     return True
 
 
+MAX_EXACT_DIGITS = 20_000
+
+
+def _check_huge(a: Node, b: Node, env: dict[str, Any], va: Any, vb: Any) -> None:
+    """Huge values agreeing to 50 digits: recompute with every integer digit, or give up."""
+    size = max(abs(va), abs(vb))
+    if not mpmath.isfinite(size) or size < mpmath.mpf(10) ** 30:
+        return
+    digits = int(mpmath.log10(size)) + 1
+    if digits > MAX_EXACT_DIGITS:
+        raise TooBig(f"{digits}-digit values cannot be compared exactly")
+    with mpmath.workdps(digits + 40):
+        if abs(value(a, env) - value(b, env)) > mpmath.mpf(10) ** -15:
+            raise _Mismatch("not equal")
+
+
 def _decimal(node: Node) -> bool:
     return any(n[0] == "num" and n[2] for n in walk(node))
 
@@ -185,7 +213,9 @@ def _scalar_equal(a: Node, b: Node) -> bool:
     if calc_a or calc_b:
         if calc_a and calc_b:
             return show(a) == show(b)
-        raise _Mismatch("an unevaluated sum, product, integral, limit or derivative that the gold does not have")
+        raise _Mismatch(
+            "an unevaluated sum, product, integral, limit or derivative that the gold does not have"
+        )
     decimal = _decimal(a) or _decimal(b)
     ea, eb = exact(a), exact(b)
     if ea is not None and eb is not None:
@@ -239,7 +269,7 @@ def _expand_pm(node: Any) -> list[Any]:
 
 
 def _is_sym(node: Node) -> bool:
-    return node[0] == "sym"
+    return bool(node[0] == "sym")
 
 
 def _assignment(node: Node) -> Node | None:
@@ -247,8 +277,12 @@ def _assignment(node: Node) -> Node | None:
     if node[0] != "rel" or node[1] != ("=",):
         return None
     lhs, rhs = node[2]
-    if _is_sym(lhs) or (lhs[0] == "mul" and len(lhs[1]) == 2 and _is_sym(lhs[1][0])
-                        and lhs[1][1][0] in ("sym", "pair", "tuple")):
+    if _is_sym(lhs) or (
+        lhs[0] == "mul"
+        and len(lhs[1]) == 2
+        and _is_sym(lhs[1][0])
+        and lhs[1][1][0] in ("sym", "pair", "tuple")
+    ):
         return rhs  # type: ignore[no-any-return]
     return None
 
@@ -294,10 +328,10 @@ def _shape(node: Node) -> tuple[str, Any]:
         items = node[1]
         if len(items) > MAX_ITEMS:
             raise _Mismatch("too many items")
-        solved = [_solved(i) for i in items]
-        if items and all(solved):
-            if len({s[0] for s in solved if s}) == 1:
-                return "ivs", tuple(s[1] for s in solved if s)
+        each = [_solved(i) for i in items]
+        if items and all(each):
+            if len({s[0] for s in each if s}) == 1:
+                return "ivs", tuple(s[1] for s in each if s)
         flat: list[Node] = []
         for i in items:
             flat += _expand_pm(i) if has_tag(i, "pm") else [i]
@@ -318,7 +352,7 @@ def _shape(node: Node) -> tuple[str, Any]:
             ivs.append(iv)
         return "ivs", tuple(ivs)
     if tag == "reals":
-        return "ivs", (_interval(node),)
+        return "ivs", (("iv", ("neg", INF), INF, False, False),)
     if tag == "rel":
         solved = _solved(node)
         if solved:
@@ -365,7 +399,7 @@ def _iv_equal(g: Node, a: Node) -> bool:
 
 
 def _ordered(gold: Sequence[Node], ans: Sequence[Node]) -> bool:
-    return len(gold) == len(ans) and all(_item_match(g, a) for g, a in zip(gold, ans))
+    return len(gold) == len(ans) and all(_item_match(g, a) for g, a in zip(gold, ans, strict=True))
 
 
 def _sequence(kind: str, payload: Node) -> tuple[Node, ...] | None:
@@ -431,22 +465,21 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
     if gk == "scalar":
         if ak == "scalar":
             return _scalar_match(g, a)
-        if ak == "eq" and _assignment(a) is not None:
-            return _scalar_match(g, _assignment(a))
-        return False
+        rhs = _assignment(a) if ak == "eq" else None
+        return rhs is not None and _scalar_match(g, rhs)
     if gk == "eq":
         if ak == "eq":
             ga, aa = _assignment(g), _assignment(a)
             if ga is not None and aa is not None and g[2][0] == a[2][0]:
                 return _scalar_match(ga, aa)
             return _proportional(_difference(g), _difference(a))
-        if ak == "scalar" and _assignment(g) is not None:
-            return _scalar_match(_assignment(g), a)
-        return False
+        rhs = _assignment(g) if ak == "scalar" else None
+        return rhs is not None and _scalar_match(rhs, a)
     if gk == "ivs":
-        if ak == "pair" or ak == "ivs":
-            aivs = (_interval(a),) if ak == "pair" else a
-            return _same_multiset(g, aivs, _iv_equal)
+        if ak == "ivs":
+            return _same_multiset(g, a, _iv_equal)
+        if ak == "pair":
+            return _same_multiset(g, [("iv", a[1], a[2], a[3] == "[", a[4] == "]")], _iv_equal)
         return False
     if gk in ("pair", "tuple", "matrix"):
         if gk == "pair" and ak == "ivs" and len(a) == 1:
@@ -456,7 +489,7 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
         if gk == "matrix" and ak == "matrix":
             if len(g[1]) != len(a[1]) or len(g[1][0]) != len(a[1][0]):
                 return False
-            return all(_ordered(gr, ar) for gr, ar in zip(g[1], a[1]))
+            return all(_ordered(gr, ar) for gr, ar in zip(g[1], a[1], strict=True))
         gs, as_ = _sequence(gk, g), _sequence(ak, a)
         return gs is not None and as_ is not None and _ordered(gs, as_)
     if gk == "rel":

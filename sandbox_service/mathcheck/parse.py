@@ -24,7 +24,7 @@ __all__ = ["ParseError", "Node", "parse", "normalize_text"]
 
 Node = tuple[Any, ...]
 
-MAX_DEPTH = 200  # nesting beyond this is refused (bounded recursion)
+MAX_DEPTH = 600  # nesting beyond this is refused (bounded recursion)
 MAX_TOKENS = 20000
 
 
@@ -33,34 +33,78 @@ class ParseError(ValueError):
 
 
 _REPLACE = [
-    ("\u2212", "-"), ("\u2013", "-"), ("\u2014", "-"), ("\u00d7", "\\times "), ("\u00b7", "\\cdot "),
-    ("\u00f7", "\\div "), ("\u221a", "\\sqrt "), ("\u03c0", "\\pi "), ("\u221e", "\\infty "),
-    ("\u2264", "\\le "), ("\u2265", "\\ge "), ("\u2260", "\\ne "), ("\u00b0", "^\\circ "),
-    ("\u222a", "\\cup "), ("\u2205", "\\emptyset "), ("\u00b1", "\\pm "), ("\u2208", "\\in "),
-    ("\u2026", "\\ldots "), ("\u00a0", " "),
+    ("\u2212", "-"),
+    ("\u2013", "-"),
+    ("\u2014", "-"),
+    ("\u00d7", "\\times "),
+    ("\u00b7", "\\cdot "),
+    ("\u00f7", "\\div "),
+    ("\u221a", "\\sqrt "),
+    ("\u03c0", "\\pi "),
+    ("\u221e", "\\infty "),
+    ("\u2264", "\\le "),
+    ("\u2265", "\\ge "),
+    ("\u2260", "\\ne "),
+    ("\u00b0", "^\\circ "),
+    ("\u222a", "\\cup "),
+    ("\u2205", "\\emptyset "),
+    ("\u00b1", "\\pm "),
+    ("\u2208", "\\in "),
+    ("\u2026", "\\ldots "),
+    ("\u00a0", " "),
 ]
 _DROP = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg)(?=[\s(\[|.)\]\\])\.?|\\displaystyle|\\(?:[,;:! ]|quad\b|qquad\b)|~|\$|\\\(|\\\)|\\\[|\\\]"
+    r"\\(?:left|right|big|Big|bigg|Bigg)(?=[\s(\[|.)\]\\])\.?"
+    r"|\\displaystyle|\\(?:[,;:! ]|quad\b|qquad\b)|~|\$|\\\(|\\\)|\\\[|\\\]"
 )
 _SYNONYMS = [
-    (re.compile(r"\\[dt]frac"), "\\frac"), (re.compile(r"\\[dt]binom"), "\\binom"),
-    (re.compile(r"\{,\}"), ""), (re.compile(r"\\\$"), ""), (re.compile(r"\\%"), "%"),
-    (re.compile(r"\\(?:cdot|times|ast)(?![A-Za-z])"), "*"), (re.compile(r"\\div(?![A-Za-z])"), "/"),
-    (re.compile(r"\\(?:geq|geqslant)(?![A-Za-z])"), "\\ge"), (re.compile(r"\\(?:leq|leqslant)(?![A-Za-z])"), "\\le"),
-    (re.compile(r"\\neq(?![A-Za-z])"), "\\ne"), (re.compile(r"\\mp(?![A-Za-z])"), "\\pm"),
+    (re.compile(r"\\[dt]frac"), "\\frac"),
+    (re.compile(r"\\[dt]binom"), "\\binom"),
+    (re.compile(r"\{,\}"), ""),
+    (re.compile(r"\\\$"), ""),
+    (re.compile(r"\\%"), "%"),
+    (re.compile(r"\\(?:cdot|times|ast)(?![A-Za-z])"), "*"),
+    (re.compile(r"\\div(?![A-Za-z])"), "/"),
+    (re.compile(r"\\(?:geq|geqslant)(?![A-Za-z])"), "\\ge"),
+    (re.compile(r"\\(?:leq|leqslant)(?![A-Za-z])"), "\\le"),
+    (re.compile(r"\\neq(?![A-Za-z])"), "\\ne"),
+    (re.compile(r"\\mp(?![A-Za-z])"), "\\pm"),
     (re.compile(r"\\(?:varnothing|emptyset)(?![A-Za-z])"), "\\emptyset"),
     (re.compile(r"\\(?:dots|cdots|ldots)(?![A-Za-z])|\.\.\.+"), "\\ldots "),
 ]
 
 
+_THIN_SPACE_IN_NUMBER = re.compile(r"(\d)(?:\\,|\\ |~|\u2009|\u202f)(?=\d{3}(?!\d))")
+_BOXES = re.compile(r"(?:\\(?:boxed|fbox)\s*\{)+")
+
+
+def _unbox(text: str) -> str:
+    """``\\boxed{\\boxed{x}}`` -> ``x`` in one linear pass (a doubled box is formatting noise)."""
+    m = _BOXES.match(text)
+    if not m:
+        return text
+    k = m.group(0).count("{")
+    if not text.endswith("}" * k):
+        return text
+    inner = text[m.end() : len(text) - k]
+    depth = 0
+    for c in inner.replace("\\{", "").replace("\\}", ""):
+        depth += (c == "{") - (c == "}")
+        if depth < 0:
+            return text
+    return inner if depth == 0 else text
+
+
 def normalize_text(text: str) -> str:
     """Formatting noise removed (string level; used for the identical-strings fast path too)."""
     text = text.replace("\\$", "")
+    text = _THIN_SPACE_IN_NUMBER.sub(r"\1", text)
+    text = _unbox(text.strip())
     for a, b in _REPLACE:
         text = text.replace(a, b)
     text = _DROP.sub(" ", text)
     for pat, rep in _SYNONYMS:
-        text = pat.sub(lambda _m, r=rep: r, text)
+        text = pat.sub(rep.replace("\\", "\\\\"), text)
     text = text.strip()
     while text.endswith(".") and not text.endswith(".."):
         text = text[:-1].rstrip()
@@ -71,34 +115,202 @@ def normalize_text(text: str) -> str:
 # (kind, value, spaced) ; kinds: num, id, cmd, op, word, sep, text, unit, hedge
 
 _FUNCS = {
-    "sin", "cos", "tan", "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "ln", "log", "exp", "lg",
+    "sin",
+    "cos",
+    "tan",
+    "sec",
+    "csc",
+    "cot",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "ln",
+    "log",
+    "exp",
+    "lg",
 }
 _SEP_WORDS = {"or", "and"}
 _HEDGE = {
-    "or", "and", "possibly", "maybe", "perhaps", "probably", "not", "wrong", "either", "neither", "nor",
-    "is", "are", "was", "could", "might", "one", "of", "between", "to", "if", "but", "else", "unless",
-    "guess", "likely", "also", "any", "all", "every", "some", "none", "correct", "incorrect", "answer",
-    "see", "above", "below", "print", "return", "def", "true", "false", "ignore", "grader", "score",
+    "or",
+    "and",
+    "possibly",
+    "maybe",
+    "perhaps",
+    "probably",
+    "not",
+    "wrong",
+    "either",
+    "neither",
+    "nor",
+    "is",
+    "are",
+    "was",
+    "could",
+    "might",
+    "one",
+    "of",
+    "between",
+    "to",
+    "if",
+    "but",
+    "else",
+    "unless",
+    "guess",
+    "likely",
+    "also",
+    "any",
+    "all",
+    "every",
+    "some",
+    "none",
+    "correct",
+    "incorrect",
+    "answer",
+    "see",
+    "above",
+    "below",
+    "print",
+    "return",
+    "def",
+    "true",
+    "false",
+    "ignore",
+    "grader",
+    "score",
 }
 _UNITS = {
-    "cm", "mm", "km", "m", "kg", "mg", "g", "ml", "l", "mph", "kph", "ft", "feet", "foot", "in", "inch",
-    "inches", "yd", "yard", "yards", "mi", "mile", "miles", "meter", "meters", "metre", "metres",
-    "centimeter", "centimeters", "kilometer", "kilometers", "hr", "hrs", "hour", "hours", "min", "mins",
-    "minute", "minutes", "s", "sec", "secs", "second", "seconds", "day", "days", "week", "weeks", "month",
-    "months", "year", "years", "dollar", "dollars", "cent", "cents", "unit", "units", "square", "sq",
-    "cubic", "lb", "lbs", "pound", "pounds", "oz", "ounce", "ounces", "liter", "liters", "litre",
-    "litres", "gallon", "gallons", "gram", "grams", "kilogram", "kilograms", "people", "persons",
-    "students", "times", "ways", "items", "pieces", "books", "apples", "cookies", "marbles", "points",
-    "km/h", "m/s", "per",
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "kg",
+    "mg",
+    "g",
+    "ml",
+    "l",
+    "mph",
+    "kph",
+    "ft",
+    "feet",
+    "foot",
+    "in",
+    "inch",
+    "inches",
+    "yd",
+    "yard",
+    "yards",
+    "mi",
+    "mile",
+    "miles",
+    "meter",
+    "meters",
+    "metre",
+    "metres",
+    "centimeter",
+    "centimeters",
+    "kilometer",
+    "kilometers",
+    "hr",
+    "hrs",
+    "hour",
+    "hours",
+    "min",
+    "mins",
+    "minute",
+    "minutes",
+    "s",
+    "sec",
+    "secs",
+    "second",
+    "seconds",
+    "day",
+    "days",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "dollar",
+    "dollars",
+    "cent",
+    "cents",
+    "unit",
+    "units",
+    "square",
+    "sq",
+    "cubic",
+    "lb",
+    "lbs",
+    "pound",
+    "pounds",
+    "oz",
+    "ounce",
+    "ounces",
+    "liter",
+    "liters",
+    "litre",
+    "litres",
+    "gallon",
+    "gallons",
+    "gram",
+    "grams",
+    "kilogram",
+    "kilograms",
+    "people",
+    "persons",
+    "students",
+    "times",
+    "ways",
+    "items",
+    "pieces",
+    "books",
+    "apples",
+    "cookies",
+    "marbles",
+    "points",
+    "km/h",
+    "m/s",
+    "per",
 }
-_WORD_TOKENS = {"percent": ("op", "%"), "pct": ("op", "%"), "degrees": ("op", "circ"), "degree": ("op", "circ"),
-                "infinity": ("cmd", "infty"), "inf": ("cmd", "infty"), "pi": ("cmd", "pi"),
-                "sqrt": ("cmd", "sqrt")}
-_TEXT_CMDS = {"text", "textrm", "textnormal", "mathrm", "mbox", "textit", "textbf", "textsf", "texttt", "hbox"}
+_WORD_TOKENS = {
+    "percent": ("op", "%"),
+    "pct": ("op", "%"),
+    "degrees": ("op", "circ"),
+    "degree": ("op", "circ"),
+    "infinity": ("cmd", "infty"),
+    "inf": ("cmd", "infty"),
+    "pi": ("cmd", "pi"),
+    "sqrt": ("cmd", "sqrt"),
+}
+_TEXT_CMDS = {
+    "text",
+    "textrm",
+    "textnormal",
+    "mathrm",
+    "mbox",
+    "textit",
+    "textbf",
+    "textsf",
+    "texttt",
+    "hbox",
+}
 _GROUP_CMDS = {"boxed", "fbox", "mathbf", "mathit", "bm", "boldsymbol", "mathsf", "vec", "overrightarrow"}
-_CALC = {"sum": "sum", "prod": "prod", "int": "int", "iint": "int", "iiint": "int", "oint": "int",
-         "lim": "lim", "partial": "derivative", "limsup": "lim", "liminf": "lim"}
+_CALC = {
+    "sum": "sum",
+    "prod": "prod",
+    "int": "int",
+    "iint": "int",
+    "iiint": "int",
+    "oint": "int",
+    "lim": "lim",
+    "partial": "derivative",
+    "limsup": "lim",
+    "liminf": "lim",
+}
 
 _NUM = re.compile(r"\d{1,3}(?:,\d{3})+(?![\d])(?:\.\d+)?|\d+\.?\d*(?:[eE][+-]?\d+(?![\d.]))?|\.\d+")
 _CMD = re.compile(r"\\([A-Za-z]+|[{}|\\&])")
@@ -222,6 +434,42 @@ def _text_content(content: str, out: list[tuple[str, Any, bool]], spaced: bool, 
 # --- grammar -------------------------------------------------------------------------------------
 
 _RELOPS = {"=": "=", "<": "<", ">": ">", "le": "<=", "ge": ">=", "ne": "!=", "lt": "<", "gt": ">"}
+_GREEK = {
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Sigma",
+    "Phi",
+    "Psi",
+    "Omega",
+}
 _PRIMARY_CMDS = {"frac", "sqrt", "pi", "infty", "binom", "emptyset", "langle", "begin", "overline"}
 
 
@@ -350,7 +598,9 @@ class _Parser:
             j += 1
             if j + 1 < len(self.t) and self.t[j] == ("op", "^", self.t[j][2]) and self.t[j + 1][0] == "num":
                 j += 2
-        ends_item = j == len(self.t) or (self.t[j][0] == "op" and self.t[j][1] in ",;") or self.t[j][0] == "sep"
+        ends_item = (
+            j == len(self.t) or (self.t[j][0] == "op" and self.t[j][1] in ",;") or self.t[j][0] == "sep"
+        )
         if j > start and ends_item:
             if hedge is not None:
                 raise ParseError(f"hedging text ({hedge!r}) around the answer")
@@ -407,8 +657,15 @@ class _Parser:
         if kind == "op":
             return value in ("(", "\\{") or (value == "[" and False)
         if kind == "cmd":
-            return value in _PRIMARY_CMDS or value in _FUNCS or value in _CALC or value in _GROUP_CMDS \
-                or value.startswith("opname:") or value == "mathbbR"
+            return (
+                value in _PRIMARY_CMDS
+                or value in _GREEK
+                or value in _FUNCS
+                or value in _CALC
+                or value in _GROUP_CMDS
+                or value.startswith("opname:")
+                or value == "mathbbR"
+            )
         return False
 
     def term(self) -> Node:
@@ -522,7 +779,11 @@ class _Parser:
         return items[0] if len(items) == 1 else ("set", tuple(items))
 
     def ident(self, name: str) -> Node:
-        if self.at("op", "_") and not self.at("num", None, 1) or (self.at("op", "_") and self.at("id", None, 1)):
+        if (
+            self.at("op", "_")
+            and not self.at("num", None, 1)
+            or (self.at("op", "_") and self.at("id", None, 1))
+        ):
             self.take()
             sub = self.take()
             if sub[0] == "op" and sub[1] == "{":
@@ -611,8 +872,17 @@ class _Parser:
             if a[0] == "num" and b[0] == "num" and not a[2] and not b[2] and not self.at("op", "^"):
                 return ("add", (node, ("div", a, b)))
             self.i = save
-        if (self.at("num") and self.peek()[2] and self.at("op", "/", 1) and self.at("num", None, 2)  # type: ignore[index]
-                and re.fullmatch(r"\d+", str(self.peek()[1])) and re.fullmatch(r"\d+", str(self.peek(2)[1]))):  # type: ignore[index]
+        nxt, den_tok = self.peek(), self.peek(2)
+        if (
+            nxt is not None
+            and den_tok is not None
+            and nxt[0] == "num"
+            and nxt[2]
+            and self.at("op", "/", 1)
+            and den_tok[0] == "num"
+            and re.fullmatch(r"\d+", str(nxt[1]))
+            and re.fullmatch(r"\d+", str(den_tok[1]))
+        ):
             if not (self.at("op", "^", 3) or self.at("op", ".", 3)):
                 num = _num_node(self.take()[1])
                 self.take()
@@ -644,7 +914,10 @@ class _Parser:
                     continue
                 if self.at("op", ")") or self.at("op", "]"):
                     continue
-                raise ParseError(f"expected ',' or a closing bracket, found {self.peek()[1] if self.peek() else 'the end'!r}")  # type: ignore[index]
+                found = self.peek()
+                raise ParseError(
+                    f"expected ',' or a closing bracket, found {found[1] if found else 'the end'!r}"
+                )
         finally:
             self.depth -= 1
         if not items:
@@ -693,6 +966,8 @@ class _Parser:
             return ("binom", a, b)
         if name == "pi":
             return ("const", "pi")
+        if name in _GREEK:
+            return self.ident(name)
         if name == "infty":
             return ("const", "inf")
         if name == "emptyset":

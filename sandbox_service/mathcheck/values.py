@@ -18,7 +18,7 @@ from .parse import Node
 
 __all__ = ["Undefined", "NotEvaluable", "TooBig", "exact", "value", "walk", "free_symbols", "has_tag"]
 
-MAX_EXACT_BITS = 1 << 16
+MAX_EXACT_BITS = 1 << 18
 MAX_EXACT_EXPONENT = 10_000
 MAX_EXACT_FACTORIAL = 2_000
 MAX_LOG_MAGNITUDE = 1e15  # |ln| of a numeric result beyond this is TooBig
@@ -123,8 +123,8 @@ def exact(node: Node) -> Fraction | None:
             if k % 2 == 0:
                 return None
             sign, x = -1, -x
-        a, b = _int_root(x.numerator, k), _int_root(x.denominator, k)
-        return None if a is None or b is None else sign * Fraction(a, b)
+        num_root, den_root = _int_root(x.numerator, k), _int_root(x.denominator, k)
+        return None if num_root is None or den_root is None else sign * Fraction(num_root, den_root)
     if tag == "fact":
         n = exact(node[1])
         if n is None or n.denominator != 1:
@@ -133,10 +133,16 @@ def exact(node: Node) -> Fraction | None:
             raise Undefined("factorial of a negative integer")
         return Fraction(math.factorial(int(n))) if n <= MAX_EXACT_FACTORIAL else None
     if tag == "binom":
-        n, k = exact(node[1]), exact(node[2])
-        if n is None or k is None or n.denominator != 1 or k.denominator != 1 or not 0 <= n <= 5000:
+        top, pick = exact(node[1]), exact(node[2])
+        if (
+            top is None
+            or pick is None
+            or top.denominator != 1
+            or pick.denominator != 1
+            or not 0 <= top <= 5000
+        ):
             return None
-        return Fraction(math.comb(int(n), int(k))) if k >= 0 else Fraction(0)
+        return Fraction(math.comb(int(top), int(pick))) if pick >= 0 else Fraction(0)
     if tag == "abs":
         v = exact(node[1])
         return None if v is None else abs(v)
@@ -147,9 +153,19 @@ def exact(node: Node) -> Fraction | None:
 
 
 _FN = {
-    "sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan, "sec": mpmath.sec, "csc": mpmath.csc,
-    "cot": mpmath.cot, "arcsin": mpmath.asin, "arccos": mpmath.acos, "arctan": mpmath.atan,
-    "sinh": mpmath.sinh, "cosh": mpmath.cosh, "tanh": mpmath.tanh, "exp": mpmath.exp,
+    "sin": mpmath.sin,
+    "cos": mpmath.cos,
+    "tan": mpmath.tan,
+    "sec": mpmath.sec,
+    "csc": mpmath.csc,
+    "cot": mpmath.cot,
+    "arcsin": mpmath.asin,
+    "arccos": mpmath.acos,
+    "arctan": mpmath.atan,
+    "sinh": mpmath.sinh,
+    "cosh": mpmath.cosh,
+    "tanh": mpmath.tanh,
+    "exp": mpmath.exp,
     "lg": mpmath.log10,
 }
 

@@ -28,7 +28,7 @@ from types import TracebackType
 from .compare import MathGrade
 from .extract import extract_answer
 
-__all__ = ["MathVerifier", "VerifierError", "verify"]
+__all__ = ["MathVerifier", "VerifierError", "shutdown", "verify"]
 
 READY_TIMEOUT_S = 60.0
 
@@ -74,8 +74,11 @@ class _Slot:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        self.stdin.close()
-        self.stdout.close()
+        for pipe in (self.stdin, self.stdout):
+            try:
+                pipe.close()
+            except OSError:  # a dead reader: the unflushed job is gone with it
+                pass
 
 
 class MathVerifier:
@@ -139,7 +142,9 @@ class MathVerifier:
             self._replace(slot)
             budget = self.time_limit_s * 1000.0
             answer = extract_answer(response).answer or ""
-            return MathGrade(False, answer, "", "", f"timeout: verification exceeded its {budget:.0f} ms budget")
+            return MathGrade(
+                False, answer, "", "", f"timeout: verification exceeded its {budget:.0f} ms budget"
+            )
         if not line:
             slot.kill()
             self._replace(slot)
@@ -178,7 +183,7 @@ _default_lock = threading.Lock()
 def verify(response: str, gold: str, choices: Sequence[str] = (), time_limit_s: float = 1.0) -> MathGrade:
     """Grade one response in-process (no server) on a shared, bounded verifier.
 
-    The first call starts one worker process per CPU; they are killed when the interpreter exits.
+    The first call starts one worker process per CPU; they live until ``shutdown()`` or exit.
     """
     global _default
     with _default_lock:
@@ -188,3 +193,12 @@ def verify(response: str, gold: str, choices: Sequence[str] = (), time_limit_s: 
             _default = MathVerifier(processes=max(1, os.cpu_count() or 1), time_limit_s=time_limit_s)
             atexit.register(_default.close)
     return _default.verify(response, gold, choices)
+
+
+def shutdown() -> None:
+    """Stop the worker processes of ``verify()`` (they are started again on the next call)."""
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+            _default = None
