@@ -1,0 +1,386 @@
+"""Dataset rows into contract requests: the named adapters of ``design/api.md``.
+
+Each adapter validates a row shaped exactly like its dataset (pydantic; a bad row raises
+``AdapterError`` naming the field) and turns it plus a model response into a ``sandbox.v1.ScoreRequest``.
+There is no second wire format: everything downstream sees ordinary requests.
+
+    request = to_request("humaneval", row, completion, request_id="HumanEval/0/s1")
+
+Formats: ``humaneval``, ``mbpp``, ``livecodebench``, ``apps`` (also TACO, CodeContests
+``input_output``), ``verification_info`` (PrimeIntellect / open-r1), ``verl`` (parquet rows with
+``reward_model.ground_truth``), ``math`` (a gold answer column), ``request`` (already a ScoreRequest).
+
+``extract_code(response, language)`` pulls the program out of a raw LLM response.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import pickle
+import re
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidRequest
+from .mathcheck.extract import find_boxes
+from .v1 import sandbox_pb2 as pb
+
+__all__ = ["FORMATS", "AdapterError", "extract_code", "gold_answer", "to_request"]
+
+
+class AdapterError(InvalidRequest):
+    """A dataset row that does not have its format's shape (names the field)."""
+
+
+# --- code extraction ------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.DOTALL | re.MULTILINE)
+_LANG_TAGS = {
+    "python": {"python", "py", "python3", "py3"},
+    "cpp": {"cpp", "c++", "cc", "cxx"},
+}
+
+
+def extract_code(response: str, language: str = "python") -> str | None:
+    """The program in a raw LLM response: the last fenced block in ``language``, else the last
+    untagged block; text inside ``<think>`` is ignored. None when there is no block (or the response
+    never closes its ``<think>``)."""
+    if "</think>" in response:
+        response = response.rsplit("</think>", 1)[1]
+    elif "<think>" in response:
+        return None
+    tags = _LANG_TAGS.get(language, {language})
+    tagged, untagged = None, None
+    for m in _FENCE.finditer(response):
+        tag = m.group(1).lower()
+        if tag in tags:
+            tagged = m.group(2)
+        elif not tag:
+            untagged = m.group(2)
+    code = tagged if tagged is not None else untagged
+    return code if code is not None and code.strip() else None
+
+
+# --- rows -------------------------------------------------------------------------------------------
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class HumanEvalRow(_Row):
+    task_id: str = ""
+    prompt: str
+    test: str
+    entry_point: str
+
+
+class MBPPRow(_Row):
+    task_id: int | str = ""
+    test_list: list[str] = Field(min_length=1)
+    test_setup_code: str = ""
+    challenge_test_list: list[str] = []
+
+
+class _Case(BaseModel):
+    input: str
+    output: str
+    testtype: str = "stdin"
+
+
+class _Restricted(pickle.Unpickler):
+    """Plain data only: a dataset field must not be able to name a class or function."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _decode_cases(value: Any, field: str) -> list[Any]:
+    """LiveCodeBench test cases: a list, a JSON string, or base64(zlib(pickle(JSON string)))."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        raise AdapterError(field, "expected a list or a string")
+    if not value.strip():
+        return []
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        try:
+            raw = _Restricted(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
+            decoded = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad field
+            raise AdapterError(field, f"neither JSON nor base64(zlib(pickle(JSON))): {exc}") from None
+    if not isinstance(decoded, list):
+        raise AdapterError(field, "does not hold a list of test cases")
+    return decoded
+
+
+class LiveCodeBenchRow(_Row):
+    question_id: str = ""
+    public_test_cases: Any = "[]"
+    private_test_cases: Any = "[]"
+    metadata: dict[str, Any] = {}
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata(cls, v: Any) -> Any:
+        return json.loads(v or "{}") if isinstance(v, str) else v
+
+
+class InputOutput(BaseModel):
+    inputs: list[Any]
+    outputs: list[Any]
+    fn_name: str | None = None
+
+
+class APPSRow(_Row):
+    input_output: InputOutput
+
+    @field_validator("input_output", mode="before")
+    @classmethod
+    def _json(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+
+class _VCase(BaseModel):
+    input: Any
+    output: Any
+    type: str = "stdin_stdout"
+    fn_name: str | None = None
+
+
+class VerificationInfo(BaseModel):
+    language: str = "python"
+    test_cases: list[_VCase] = Field(min_length=1)
+
+
+class VerificationInfoRow(_Row):
+    verification_info: VerificationInfo
+
+    @field_validator("verification_info", mode="before")
+    @classmethod
+    def _json(cls, v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+
+class RewardModel(BaseModel):
+    style: str = "rule"
+    ground_truth: Any
+
+
+class VerlRow(_Row):
+    data_source: str = ""
+    reward_model: RewardModel
+    extra_info: dict[str, Any] | None = None
+
+
+class MathRow(_Row):
+    gold: str
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+def _validate(model: type[_Row], row: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(row)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "row"
+        raise AdapterError(field, err["msg"]) from None
+    except ValueError as exc:
+        raise AdapterError("row", str(exc)) from None
+
+
+def _code(
+    source: str, tests: list[pb.TestCase], request_id: str, language: str = "python", **limits: int
+) -> pb.ScoreRequest:
+    if not tests:
+        raise AdapterError("tests", "the row has no test cases")
+    return pb.ScoreRequest(
+        id=request_id,
+        code=pb.CodeTask(language=language, source=source, tests=tests, limits=pb.Limits(**limits)),
+    )
+
+
+def _stdio(stdin: Any, expected: Any) -> pb.TestCase:
+    if isinstance(stdin, list):
+        stdin = "\n".join(str(x) for x in stdin) + "\n"
+    if isinstance(expected, list):
+        expected = "\n".join(str(x) for x in expected) + "\n"
+    return pb.TestCase(stdio=pb.StdioTest(stdin=str(stdin), expected_stdout=str(expected)))
+
+
+def _call(function: str, args: list[Any], expected: Any) -> pb.TestCase:
+    return pb.TestCase(
+        call=pb.CallTest(function=function, args_json=json.dumps(args), expected_json=json.dumps(expected))
+    )
+
+
+def _program(response: str, language: str) -> str:
+    """The code of a response: a fenced block if there is one, else the response as given."""
+    code = extract_code(response, language)
+    return code if code is not None else response
+
+
+def humaneval(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: HumanEvalRow = _validate(HumanEvalRow, row)
+    code = _program(response, "python")
+    if re.search(rf"^\s*def\s+{re.escape(r.entry_point)}\s*\(", code, re.MULTILINE):
+        # a whole function (chat models): keep the prompt's imports and helpers, then the function
+        source = r.prompt + "    pass\n\n" + code if "def " + r.entry_point in r.prompt else code
+    else:
+        source = r.prompt + code  # a completion of the prompt's body (the original protocol)
+    test = f"{r.test}\n\ncheck({r.entry_point})\n"
+    return _code(source, [pb.TestCase(assertion=pb.AssertionTest(code=test))], request_id or r.task_id)
+
+
+def mbpp(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: MBPPRow = _validate(MBPPRow, row)
+    setup = r.test_setup_code.strip()
+    tests = [
+        pb.TestCase(assertion=pb.AssertionTest(code=(setup + "\n" if setup else "") + line))
+        for line in r.test_list
+    ]
+    return _code(_program(response, "python"), tests, request_id or str(r.task_id))
+
+
+def livecodebench(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: LiveCodeBenchRow = _validate(LiveCodeBenchRow, row)
+    cases = _decode_cases(r.public_test_cases, "public_test_cases")
+    cases += _decode_cases(r.private_test_cases, "private_test_cases")
+    func = r.metadata.get("func_name")
+    tests = []
+    for i, raw in enumerate(cases):
+        try:
+            case = _Case.model_validate(raw)
+        except ValidationError as exc:
+            raise AdapterError(f"test_cases[{i}]", exc.errors()[0]["msg"]) from None
+        if case.testtype == "functional":
+            if not func:
+                raise AdapterError("metadata.func_name", "functional tests need a function name")
+            try:
+                args = [json.loads(line) for line in case.input.split("\n") if line.strip()]
+                expected = json.loads(case.output)
+            except ValueError as exc:
+                raise AdapterError(f"test_cases[{i}].input", f"not newline-separated JSON: {exc}") from None
+            tests.append(_call(func, args, expected))
+        else:
+            tests.append(_stdio(case.input, case.output))
+    return _code(_program(response, "python"), tests, request_id or r.question_id)
+
+
+def apps(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: APPSRow = _validate(APPSRow, row)
+    io_ = r.input_output
+    if len(io_.inputs) != len(io_.outputs):
+        raise AdapterError("input_output", f"{len(io_.inputs)} inputs but {len(io_.outputs)} outputs")
+    tests = []
+    for stdin, expected in zip(io_.inputs, io_.outputs, strict=True):
+        if io_.fn_name:
+            args = stdin if isinstance(stdin, list) else [stdin]
+            if isinstance(expected, list) and len(expected) == 1:
+                expected = expected[0]  # APPS wraps a call's return value in a list
+            tests.append(_call(io_.fn_name, args, expected))
+        else:
+            tests.append(_stdio(stdin, expected))
+    return _code(_program(response, "python"), tests, request_id)
+
+
+def verification_info(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: VerificationInfoRow = _validate(VerificationInfoRow, row)
+    info = r.verification_info
+    language = {"python3": "python", "py": "python", "c++": "cpp"}.get(info.language, info.language)
+    tests = []
+    for i, case in enumerate(info.test_cases):
+        if case.type == "stdin_stdout":
+            tests.append(_stdio(case.input, case.output))
+        elif case.type == "function_call" and case.fn_name:
+            args = case.input if isinstance(case.input, list) else [case.input]
+            tests.append(_call(case.fn_name, args, case.output))
+        else:
+            raise AdapterError(f"verification_info.test_cases[{i}].type", f"unsupported type {case.type!r}")
+    return _code(_program(response, language), tests, request_id, language)
+
+
+def gold_answer(value: str) -> str:
+    """The gold answer of a math row: after GSM8K's ``####``, the last box of a MATH solution, or as is."""
+    if "####" in value:
+        return value.rsplit("####", 1)[1].strip().replace(",", "")
+    boxes = [b for b in find_boxes(value) if b[2] is not None]
+    if boxes:
+        return str(boxes[-1][2]).strip()
+    return value.strip()
+
+
+def math(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    for key in ("gold", "answer", "solution", "ground_truth"):
+        if key in row and row[key] is not None:
+            gold = str(row[key])
+            break
+    else:
+        raise AdapterError("gold", "the row has none of the columns gold, answer, solution, ground_truth")
+    choices = row.get("choices") or row.get("options") or []
+    return pb.ScoreRequest(
+        id=request_id, math=pb.MathTask(response=response, gold=gold_answer(gold), choices=list(choices))
+    )
+
+
+def verl(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: VerlRow = _validate(VerlRow, row)
+    truth = r.reward_model.ground_truth
+    if isinstance(truth, str):
+        try:
+            parsed = json.loads(truth)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            truth = parsed
+    if isinstance(truth, dict):
+        if "test_cases" in truth:
+            return verification_info({"verification_info": truth}, response, request_id)
+        if "inputs" in truth:
+            return apps({"input_output": truth}, response, request_id)
+        raise AdapterError(
+            "reward_model.ground_truth", "a code ground truth needs inputs/outputs or test_cases"
+        )
+    return math({"gold": str(truth)}, response, request_id)
+
+
+def request(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    try:
+        return json_format.ParseDict(row, pb.ScoreRequest())
+    except json_format.ParseError as exc:
+        raise AdapterError("request", f"not a valid ScoreRequest: {exc}") from None
+
+
+FORMATS: dict[str, Callable[[dict[str, Any], str, str], pb.ScoreRequest]] = {
+    "humaneval": humaneval,
+    "mbpp": mbpp,
+    "livecodebench": livecodebench,
+    "apps": apps,
+    "taco": apps,
+    "codecontests": apps,
+    "verification_info": verification_info,
+    "primeintellect": verification_info,
+    "open-r1": verification_info,
+    "verl": verl,
+    "math": math,
+    "request": request,
+}
+
+
+def to_request(fmt: str, row: dict[str, Any], response: str = "", request_id: str = "") -> pb.ScoreRequest:
+    """One dataset row plus a model response as a ScoreRequest (``AdapterError`` names a bad field)."""
+    try:
+        adapter = FORMATS[fmt]
+    except KeyError:
+        raise AdapterError("format", f"unknown format {fmt!r}; known: {', '.join(sorted(FORMATS))}") from None
+    return adapter(row, response, request_id)
