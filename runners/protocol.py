@@ -41,7 +41,7 @@ def header_length(prefix: bytes) -> int:
     (n,) = _LEN.unpack(prefix)
     if n > HEADER_LIMIT:
         raise ProtocolError(f"header of {n} bytes exceeds the {HEADER_LIMIT} byte limit")
-    return n
+    return int(n)
 
 
 def decode_header(raw: bytes) -> tuple[dict[str, Any], list[int]]:

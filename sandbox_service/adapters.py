@@ -22,10 +22,10 @@ import pickle
 import re
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from google.protobuf import json_format
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import InvalidRequest
 from .mathcheck.extract import find_boxes
@@ -68,6 +68,11 @@ def extract_code(response: str, language: str = "python") -> str | None:
 
 
 # --- rows -------------------------------------------------------------------------------------------
+
+
+def _json_string(value: Any) -> Any:
+    """Datasets store nested fields either as objects or as JSON strings of them ("" = empty)."""
+    return json.loads(value or "{}") if isinstance(value, str) else value
 
 
 class _Row(BaseModel):
@@ -126,12 +131,7 @@ class LiveCodeBenchRow(_Row):
     question_id: str = ""
     public_test_cases: Any = "[]"
     private_test_cases: Any = "[]"
-    metadata: dict[str, Any] = {}
-
-    @field_validator("metadata", mode="before")
-    @classmethod
-    def _metadata(cls, v: Any) -> Any:
-        return json.loads(v or "{}") if isinstance(v, str) else v
+    metadata: Annotated[dict[str, Any], BeforeValidator(_json_string)] = {}
 
 
 class InputOutput(BaseModel):
@@ -141,12 +141,7 @@ class InputOutput(BaseModel):
 
 
 class APPSRow(_Row):
-    input_output: InputOutput
-
-    @field_validator("input_output", mode="before")
-    @classmethod
-    def _json(cls, v: Any) -> Any:
-        return json.loads(v) if isinstance(v, str) else v
+    input_output: Annotated[InputOutput, BeforeValidator(_json_string)]
 
 
 class _VCase(BaseModel):
@@ -162,12 +157,7 @@ class VerificationInfo(BaseModel):
 
 
 class VerificationInfoRow(_Row):
-    verification_info: VerificationInfo
-
-    @field_validator("verification_info", mode="before")
-    @classmethod
-    def _json(cls, v: Any) -> Any:
-        return json.loads(v) if isinstance(v, str) else v
+    verification_info: Annotated[VerificationInfo, BeforeValidator(_json_string)]
 
 
 class RewardModel(BaseModel):

@@ -20,6 +20,8 @@ import re
 from fractions import Fraction
 from typing import Any
 
+from .extract import _match_brace
+
 __all__ = ["ParseError", "Node", "parse", "normalize_text"]
 
 Node = tuple[Any, ...]
@@ -317,21 +319,11 @@ _CMD = re.compile(r"\\([A-Za-z]+|[{}|\\&])")
 _LETTERS = re.compile(r"[A-Za-z]+")
 
 
-def _match_brace(text: str, i: int) -> int:
-    depth = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise ParseError("unbalanced braces")
+def _closing_brace(text: str, i: int) -> int:
+    close = _match_brace(text, i)
+    if close < 0:
+        raise ParseError("unbalanced braces")
+    return close
 
 
 def _tokenize(text: str, mathy: bool, out: list[tuple[str, Any, bool]], depth: int = 0) -> None:
@@ -364,16 +356,16 @@ def _tokenize(text: str, mathy: bool, out: list[tuple[str, Any, bool]], depth: i
                 while j < n and text[j] == " ":
                     j += 1
                 if j < n and text[j] == "{":
-                    close = _match_brace(text, j)
+                    close = _closing_brace(text, j)
                     _text_content(text[j + 1 : close], out, spaced, depth)
                     i = close + 1
             elif name == "operatorname" and i < n and text[i] == "{":
-                close = _match_brace(text, i)
+                close = _closing_brace(text, i)
                 fname = text[i + 1 : close].strip()
                 out.append(("cmd", fname if fname in _FUNCS else "opname:" + fname, spaced))
                 i = close + 1
             elif name == "mathbb" and i < n and text[i] == "{":
-                close = _match_brace(text, i)
+                close = _closing_brace(text, i)
                 out.append(("cmd", "mathbb" + text[i + 1 : close].strip(), spaced))
                 i = close + 1
             elif name == "\\":
