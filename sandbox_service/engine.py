@@ -45,6 +45,7 @@ class Engine:
         self.runner = Runner(self.settings)
         self._pool: ContainerPool | None = None
         self._math: MathVerifier | None = None
+        self._math_starting = asyncio.Lock()
         self.image_labels: dict[str, str] = {}
 
     @property
@@ -53,14 +54,21 @@ class Engine:
             raise InfrastructureError("engine is not started")
         return self._pool
 
-    @property
-    def math(self) -> MathVerifier:
-        if self._math is None:
-            raise InfrastructureError("engine is not started")
-        return self._math
+    async def _math_verifier(self) -> MathVerifier:
+        """The math worker processes, started by the first math task (code-only users never pay)."""
+        async with self._math_starting:
+            if self._math is None:
+                s = self.settings
+                self._math = await asyncio.to_thread(
+                    MathVerifier,
+                    processes=s.math_processes or max(1, os.cpu_count() or 1),
+                    time_limit_s=s.math_time_limit_ms / 1000.0,
+                    memory_limit_mb=s.math_memory_limit_mb,
+                )
+            return self._math
 
     async def start(self) -> None:
-        """Check the runtime image, start the warm pool and the math worker processes."""
+        """Check the runtime image and start the warm pool (math workers start on first use)."""
         try:
             client = await asyncio.to_thread(docker.from_env)
             await asyncio.to_thread(client.ping)
@@ -70,13 +78,6 @@ class Engine:
         pool = ContainerPool(self.settings, tag, client)
         await pool.start()
         self._pool = pool
-        s = self.settings
-        self._math = await asyncio.to_thread(
-            MathVerifier,
-            processes=s.math_processes or max(1, os.cpu_count() or 1),
-            time_limit_s=s.math_time_limit_ms / 1000.0,
-            memory_limit_mb=s.math_memory_limit_mb,
-        )
 
     async def close(self) -> None:
         """Remove every container and math worker; safe to call twice."""
@@ -112,21 +113,21 @@ class Engine:
         message = f"sandbox failure, not the program's: {last}"
         return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
 
-    async def run_math(self, request_id: str, task: MathTask, t0: float) -> pb.ScoreResponse:
+    async def run_math(self, request: pb.ScoreRequest, task: MathTask, t0: float) -> pb.ScoreResponse:
         """Grade a math answer on the bounded verifier; its own failure is SANDBOX_ERROR."""
         try:
-            grade = await self.math.averify(task.response, task.gold, task.choices)
-        except VerifierError as exc:
-            request = pb.ScoreRequest(id=request_id, math=pb.MathTask())
+            verifier = await self._math_verifier()
+            grade = await verifier.averify(task.response, task.gold, task.choices)
+        except (VerifierError, OSError) as exc:
             return sandbox_error_response(request, f"math verifier failure, not the answer's: {exc}")
         elapsed = (time.monotonic() - t0) * 1000.0
-        return math_response(request_id, grade, run_ms=elapsed, total_ms=elapsed)
+        return math_response(request.id, grade, run_ms=elapsed, total_ms=elapsed)
 
     async def score(self, request: pb.ScoreRequest) -> pb.ScoreResponse:
         """Validate and score one request (raises ``InvalidRequest`` for a bad one)."""
         t0 = time.monotonic()
         task = task_from_proto(request, self.settings)
         if isinstance(task, MathTask):
-            return await self.run_math(request.id, task, t0)
+            return await self.run_math(request, task, t0)
         result, queue_ms = await self.run_code(task)
         return response_from_result(request.id, result, queue_ms, (time.monotonic() - t0) * 1000.0)

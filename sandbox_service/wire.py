@@ -148,7 +148,7 @@ def task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask | 
         raise InvalidRequest("task", "empty request: set `code` or `math`")
     if which == "math":
         return math_task_from_proto(request.math, settings)
-    return code_task_from_proto(request, settings)
+    return _code_task(request.code, settings)
 
 
 def math_task_from_proto(msg: pb.MathTask, settings: Settings) -> MathTask:
@@ -168,12 +168,14 @@ def math_task_from_proto(msg: pb.MathTask, settings: Settings) -> MathTask:
 
 
 def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTask:
-    """Validate a code request; raises ``InvalidRequest`` naming the first bad field."""
-    if len(request.id.encode()) > MAX_ID_BYTES:
-        raise InvalidRequest("id", f"longer than {MAX_ID_BYTES} bytes")
-    if request.WhichOneof("task") != "code":
+    """Validate a request that must be a code task; raises ``InvalidRequest`` naming the bad field."""
+    task = task_from_proto(request, settings)
+    if not isinstance(task, CodeTask):
         raise InvalidRequest("code", "not a code task")
-    code = request.code
+    return task
+
+
+def _code_task(code: pb.CodeTask, settings: Settings) -> CodeTask:
     if code.language not in LANGUAGES:
         raise InvalidRequest(
             "code.language", f"unknown language {code.language!r}; available: {', '.join(LANGUAGES)}"

@@ -160,17 +160,17 @@ def _close(a: Any, b: Any, rel: float) -> bool:
 
 
 def _numeric_equal(a: Node, b: Node, decimal: bool) -> bool:
-    points = _points(free_symbols(a) | free_symbols(b))
+    symbols = free_symbols(a) | free_symbols(b)
     with mpmath.workdps(50):
-        for env in points:
+        for k, env in enumerate(_points(symbols)):
             va, vb = value(a, env), value(b, env)
             if decimal:
                 if not _close(va, vb, DECIMAL_REL_TOL):
                     return False
                 continue
             if _close(va, vb, 1e-40):
-                if not env:  # constants: huge values must agree in every integer digit
-                    _check_huge(a, b, env, va, vb)
+                if not symbols:  # constants: huge values must agree in every integer digit
+                    _check_huge(a, b, va, vb)
                 continue
             if not (mpmath.isfinite(va) and mpmath.isfinite(vb)):
                 return False
@@ -179,9 +179,8 @@ def _numeric_equal(a: Node, b: Node, decimal: bool) -> bool:
                 return False
             # near zero: rounding noise shrinks with more digits, a real difference does not
             with mpmath.workdps(120):
-                env120 = {k: v for k, v in _points(set(env))[points.index(env)].items()}
-                d = abs(value(a, env120) - value(b, env120))
-                if d > mpmath.mpf(10) ** -100 * scale:
+                env120 = _points(symbols)[k]
+                if abs(value(a, env120) - value(b, env120)) > mpmath.mpf(10) ** -100 * scale:
                     return False
     return True
 
@@ -189,7 +188,7 @@ def _numeric_equal(a: Node, b: Node, decimal: bool) -> bool:
 MAX_EXACT_DIGITS = 20_000
 
 
-def _check_huge(a: Node, b: Node, env: dict[str, Any], va: Any, vb: Any) -> None:
+def _check_huge(a: Node, b: Node, va: Any, vb: Any) -> None:
     """Huge values agreeing to 50 digits: recompute with every integer digit, or give up."""
     size = max(abs(va), abs(vb))
     if not mpmath.isfinite(size) or size < mpmath.mpf(10) ** 30:
@@ -198,7 +197,7 @@ def _check_huge(a: Node, b: Node, env: dict[str, Any], va: Any, vb: Any) -> None
     if digits > MAX_EXACT_DIGITS:
         raise TooBig(f"{digits}-digit values cannot be compared exactly")
     with mpmath.workdps(digits + 40):
-        if abs(value(a, env) - value(b, env)) > mpmath.mpf(10) ** -15:
+        if abs(value(a, {}) - value(b, {})) > mpmath.mpf(10) ** -15:
             raise _Mismatch("not equal")
 
 
@@ -229,7 +228,7 @@ def _variants(node: Node, other: Node) -> list[Node]:
     if node[0] == "pct":
         return [("div", node[1], ("num", Fraction(100), False, "100")), node[1]]
     if node[0] == "deg":
-        if has_tag(other, "const") and any(n == ("const", "pi") for n in walk(other)):
+        if any(n == ("const", "pi") for n in walk(other)):
             return [("mul", (node[1], ("div", ("const", "pi"), ("num", Fraction(180), False, "180"))))]
         return [node[1]]
     return [node]
@@ -287,15 +286,12 @@ def _assignment(node: Node) -> Node | None:
     return None
 
 
-def _interval(node: Node) -> Node | None:
-    """A pair or ℝ as an interval ("iv", lo, hi, lo_closed, hi_closed)."""
-    if node[0] == "pair":
-        return ("iv", node[1], node[2], node[3] == "[", node[4] == "]")
-    if node[0] == "reals":
-        return ("iv", ("neg", INF), INF, False, False)
-    if node[0] == "iv":
-        return node
-    return None
+REALS = ("iv", ("neg", INF), INF, False, False)
+
+
+def _pair_interval(pair: Node) -> Node:
+    """``(a, b]`` as an interval ("iv", lo, hi, lo_closed, hi_closed)."""
+    return ("iv", pair[1], pair[2], pair[3] == "[", pair[4] == "]")
 
 
 def _solved(node: Node) -> tuple[str, Node] | None:
@@ -346,13 +342,12 @@ def _shape(node: Node) -> tuple[str, Any]:
     if tag == "union":
         ivs = []
         for item in node[1]:
-            iv = _interval(item)
-            if iv is None:
+            if item[0] not in ("pair", "reals"):
                 raise _Mismatch("a union of something other than intervals")
-            ivs.append(iv)
+            ivs.append(_pair_interval(item) if item[0] == "pair" else REALS)
         return "ivs", tuple(ivs)
     if tag == "reals":
-        return "ivs", (("iv", ("neg", INF), INF, False, False),)
+        return "ivs", (REALS,)
     if tag == "rel":
         solved = _solved(node)
         if solved:
@@ -479,11 +474,11 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
         if ak == "ivs":
             return _same_multiset(g, a, _iv_equal)
         if ak == "pair":
-            return _same_multiset(g, [("iv", a[1], a[2], a[3] == "[", a[4] == "]")], _iv_equal)
+            return _same_multiset(g, [_pair_interval(a)], _iv_equal)
         return False
     if gk in ("pair", "tuple", "matrix"):
         if gk == "pair" and ak == "ivs" and len(a) == 1:
-            return _iv_equal(_interval(g), a[0])  # type: ignore[arg-type]
+            return _iv_equal(_pair_interval(g), a[0])
         if gk == "pair" and ak == "pair":
             return g[3] == a[3] and g[4] == a[4] and _ordered(g[1:3], a[1:3])
         if gk == "matrix" and ak == "matrix":

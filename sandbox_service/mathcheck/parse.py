@@ -529,9 +529,6 @@ class _Parser:
         return self.at("op", ",") or self.at("op", ";") or self.at("sep")
 
     def item(self) -> Node:
-        if self.at("cmd", "ldots"):
-            self.take()
-            return ("ellipsis",)
         words = self.words()
         if words is not None:
             return words
@@ -771,11 +768,7 @@ class _Parser:
         return items[0] if len(items) == 1 else ("set", tuple(items))
 
     def ident(self, name: str) -> Node:
-        if (
-            self.at("op", "_")
-            and not self.at("num", None, 1)
-            or (self.at("op", "_") and self.at("id", None, 1))
-        ):
+        if self.at("op", "_"):  # x_1, a_{n}, \theta_0: part of the name
             self.take()
             sub = self.take()
             if sub[0] == "op" and sub[1] == "{":
@@ -787,9 +780,6 @@ class _Parser:
             else:
                 sub_text = str(sub[1])
             return ("sym", f"{name}_{sub_text}")
-        if self.at("op", "_") and self.at("num", None, 1):
-            self.take()
-            return ("sym", f"{name}_{self.take()[1]}")
         if name == "i":
             return ("const", "i")
         if name == "e":

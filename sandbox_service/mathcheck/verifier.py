@@ -123,8 +123,12 @@ class MathVerifier:
 
         threading.Thread(target=start, name="math-worker-restart", daemon=True).start()
 
-    def verify(self, response: str, gold: str, choices: Sequence[str] = ()) -> MathGrade:
-        """Grade ``response`` against ``gold`` within the budget (thread-safe, blocking)."""
+    def verify(
+        self, response: str, gold: str, choices: Sequence[str] = (), time_limit_s: float | None = None
+    ) -> MathGrade:
+        """Grade ``response`` against ``gold`` within the budget (thread-safe, blocking); a
+        ``time_limit_s`` given here overrides the verifier's for this call."""
+        budget_s = self.time_limit_s if time_limit_s is None else time_limit_s
         if self._closed:
             raise VerifierError("verifier is closed")
         payload = json.dumps({"r": response, "g": gold, "c": list(choices)}).encode() + b"\n"
@@ -132,7 +136,7 @@ class MathVerifier:
         if slot is None:
             raise VerifierError("a math worker process could not be restarted")
         try:
-            line = slot.ask(payload, self.time_limit_s)
+            line = slot.ask(payload, budget_s)
         except OSError as exc:
             slot.kill()
             self._replace(slot)
@@ -140,10 +144,9 @@ class MathVerifier:
         if line is None:
             self.timeouts += 1
             self._replace(slot)
-            budget = self.time_limit_s * 1000.0
             answer = extract_answer(response).answer or ""
             return MathGrade(
-                False, answer, "", "", f"timeout: verification exceeded its {budget:.0f} ms budget"
+                False, answer, "", "", f"timeout: verification exceeded its {budget_s * 1000:.0f} ms budget"
             )
         if not line:
             slot.kill()
@@ -187,14 +190,12 @@ def verify(response: str, gold: str, choices: Sequence[str] = (), time_limit_s: 
     """
     global _default
     with _default_lock:
-        if _default is None or _default.time_limit_s != time_limit_s:
-            if _default is not None:
-                _default.close()
-            _default = MathVerifier(processes=max(1, os.cpu_count() or 1), time_limit_s=time_limit_s)
-            atexit.register(_default.close)
-    return _default.verify(response, gold, choices)
+        if _default is None:
+            _default = MathVerifier(processes=max(1, os.cpu_count() or 1))
+    return _default.verify(response, gold, choices, time_limit_s)
 
 
+@atexit.register
 def shutdown() -> None:
     """Stop the worker processes of ``verify()`` (they are started again on the next call)."""
     global _default
