@@ -1,20 +1,30 @@
-"""The ``sandbox-service`` command: build the images, score JSONL files on the local engine."""
+"""The ``sandbox-service`` command: build the images, re-score datasets, serve."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
-from collections import Counter
+import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import click
+import grpc
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from .adapters import FORMATS
 from .config import Settings
 from .errors import InvalidRequest, SandboxServiceError
-from .v1 import sandbox_pb2 as pb
+from .rescore import ID_COLUMNS
 
 __all__ = ["main"]
 
@@ -39,100 +49,201 @@ def build_images_cmd() -> None:
     click.echo(tag)
 
 
-def _read_requests(path: Path, err: Console) -> tuple[list[pb.ScoreRequest], int]:
-    from .wire import request_from_json
+class _Bar:
+    """The live progress bar: samples done (skipped ones included), throughput, verdict counts."""
 
-    requests, bad = [], 0
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                requests.append(request_from_json(line, where=f"{path.name}:{n}"))
-            except InvalidRequest as exc:
-                bad += 1
-                err.print(f"[red]skipped[/red] {exc}")
-    return requests, bad
+    def __init__(self, progress: Progress, rows: int, summary: Any) -> None:
+        self.progress = progress
+        self.rows = rows
+        self.summary = summary
+        self.task = progress.add_task("score", total=rows, rate="", v="")
 
+    def advance(self) -> None:
+        s = self.summary
+        elapsed = time.monotonic() - s.started
+        now = sum(s.verdicts.values())
+        rate = f"{now / elapsed:.1f}/s" if elapsed > 0 and now else ""
+        self.progress.update(self.task, advance=1, rate=rate, v=s.verdict_line())
 
-async def _score_all(
-    requests: list[pb.ScoreRequest], out: TextIO, settings: Settings, err: Console
-) -> Counter[str]:
-    from .engine import Engine
-    from .wire import response_to_json
+    def estimate(self, rows_read: int, samples_read: int) -> None:
+        if samples_read > rows_read:  # several samples a row: scale the total by what was seen so far
+            self.progress.update(self.task, total=round(self.rows * samples_read / rows_read))
 
-    verdicts: Counter[str] = Counter()
-    async with Engine(settings) as engine:
-        queue: asyncio.Queue[pb.ScoreRequest] = asyncio.Queue()
-        for r in requests:
-            queue.put_nowait(r)
-        columns = (
-            TextColumn("scoring"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[v]}"),
-        )
-        with Progress(*columns, console=err, transient=False) as progress:
-            bar = progress.add_task("score", total=len(requests), v="")
-
-            async def worker() -> None:
-                while not queue.empty():
-                    request = queue.get_nowait()
-                    try:
-                        response = await engine.score(request)
-                        verdicts[pb.Verdict.Name(response.verdict)] += 1
-                        out.write(response_to_json(response) + "\n")
-                        out.flush()
-                    except InvalidRequest as exc:
-                        verdicts["INVALID"] += 1
-                        err.print(f"[red]invalid[/red] id={request.id!r}: {exc}")
-                    progress.update(
-                        bar, advance=1, v=" ".join(f"{k}={n}" for k, n in sorted(verdicts.items()))
-                    )
-
-            await asyncio.gather(*(worker() for _ in range(settings.pool_size)))
-    return verdicts
+    def finish(self) -> None:
+        task = self.progress.tasks[0]
+        self.progress.update(self.task, total=task.completed)
 
 
 @main.command("score")
-@click.argument("requests", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where result lines go (default: standard output).",
+    help="Results file, JSON Lines or .parquet; resumable: a rerun skips the ids it holds. "
+    "Default: JSON Lines on standard output (not resumable).",
 )
 @click.option(
-    "--pool-size", type=click.IntRange(1, 256), default=None, help="Warm containers (default: cores)."
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(FORMATS)),
+    default="request",
+    show_default=True,
+    help="How rows become requests: 'request' rows are ScoreRequests; the others are dataset adapters.",
 )
-def score_cmd(requests: Path, output: Path | None, pool_size: int | None) -> None:
-    """Score REQUESTS (JSON Lines of sandbox.v1.ScoreRequest) on the local engine.
+@click.option(
+    "--response-column",
+    default="response",
+    show_default=True,
+    help="Dataset formats: the column with the model's output (a list there is several samples).",
+)
+@click.option(
+    "--id-column",
+    default=None,
+    help=f"Dataset formats: the column with the row id (default: the first of {', '.join(ID_COLUMNS)}, "
+    "else the row number). Dots reach into nested columns, e.g. extra_info.index.",
+)
+@click.option(
+    "--server", default=None, metavar="HOST:PORT", help="Score on a running service instead of here."
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --server: file holding the service's token (or set SANDBOX_TOKEN).",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="With --server: use TLS, trusting this PEM CA (or self-signed cert).",
+)
+@click.option(
+    "-j",
+    "--concurrency",
+    type=click.IntRange(1, 65536),
+    default=None,
+    help="Samples in flight (default: 2 x pool size here, 256 with --server).",
+)
+@click.option(
+    "--pool-size", type=click.IntRange(1, 256), default=None, help="Warm containers here (default: cores)."
+)
+def score_cmd(
+    input_path: Path,
+    output: Path | None,
+    fmt: str,
+    response_column: str,
+    id_column: str | None,
+    server: str | None,
+    token_file: Path | None,
+    tls_ca: Path | None,
+    concurrency: int | None,
+    pool_size: int | None,
+) -> None:
+    """Score every sample of INPUT (JSON Lines or Parquet) and write one result per sample.
 
-    Writes one ScoreResponse line per valid request, in completion order. Exit status: 0 when all
-    were judged, 2 when some lines were invalid, 3 when the sandbox failed on some samples.
+    \b
+    Examples:
+      sandbox-service score examples/requests.jsonl -o results.jsonl
+      sandbox-service score humaneval_samples.jsonl -f humaneval --response-column completion -o he.jsonl
+      sandbox-service score train.parquet -f verl --server 10.0.0.5:50051 -o scored.parquet
+
+    Rerunning the same command after a crash or Ctrl-C resumes: ids already in the output are skipped,
+    so each id is written exactly once. Exit status: 0 every sample scored; 1 the run could not go on
+    (Docker, the service); 2 some rows were invalid (reported, not written); 3 the sandbox failed on
+    some samples (not written: a rerun retries them); 130 interrupted (rerun to finish).
     """
-    err = Console(stderr=True)
-    overrides = {"pool_size": pool_size} if pool_size else {}
-    settings = Settings(**overrides)  # type: ignore[arg-type]
-    reqs, bad = _read_requests(requests, err)
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    from .rescore import ResultsFile, Summary, _Reporter, count_rows, read_samples
+
+    err = Console(stderr=True, soft_wrap=True)  # long paths and messages stay whole (and greppable)
+    if output is not None and output.resolve() == input_path.resolve():
+        raise click.BadParameter("the output must not be the input", param_hint="--output")
+    results = ResultsFile(output) if output else None
     try:
-        verdicts = asyncio.run(_score_all(reqs, out, settings, err))
-    except SandboxServiceError as exc:
+        done = results.open() if results else set()
+    except InvalidRequest as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+    if results and results.repaired:
+        err.print(f"dropped a partial last line of {results.journal} (a killed run); it is scored again")
+    if done:
+        err.print(f"resuming: {len(done)} results already in {output}")
+    summary = Summary()
+    status = 0
+    columns = (
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[v]}"),
+    )
+    try:
+        with Progress(*columns, console=err) as progress:
+            bar = _Bar(progress, count_rows(input_path), summary)
+            reporter = _Reporter(
+                out=results,
+                stream=None if results else sys.stdout,
+                summary=summary,
+                say=progress.console.print,
+                advance=bar.advance,
+                estimate=bar.estimate,
+            )
+            samples = read_samples(input_path, fmt, response_column, id_column)
+            if server:
+                asyncio.run(_remote(samples, reporter, done, concurrency, server, token_file, tls_ca))
+            else:
+                asyncio.run(_embedded(samples, reporter, done, concurrency, pool_size))
+            bar.finish()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: results so far are saved; rerun the command to finish")
+        status = 130
+    except (SandboxServiceError, grpc.RpcError, OSError) as exc:
+        detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+        err.print(f"[red]error:[/red] {detail}; the results so far are saved, rerun to resume")
+        status = 1
     finally:
-        if output:
-            out.close()
-    bad += verdicts.pop("INVALID", 0)
-    summary = ", ".join(f"{k} {n}" for k, n in verdicts.most_common()) or "nothing scored"
-    err.print(f"{sum(verdicts.values())} scored: {summary}" + (f"; {bad} invalid" if bad else ""))
-    if verdicts.get("SANDBOX_ERROR"):
-        sys.exit(EXIT_SANDBOX_ERRORS)
-    if bad:
-        sys.exit(EXIT_INVALID_INPUT)
+        if results:
+            results.close()
+    summary.render(err)
+    if not status:
+        if summary.sandbox_errors:
+            status = EXIT_SANDBOX_ERRORS
+        elif summary.invalid:
+            status = EXIT_INVALID_INPUT
+    sys.exit(status)
+
+
+async def _embedded(
+    samples: Any, reporter: Any, done: set[str], concurrency: int | None, pool_size: int | None
+) -> None:
+    from .engine import Engine
+    from .rescore import engine_backend, rescore
+
+    settings = Settings(**({"pool_size": pool_size} if pool_size else {}))  # type: ignore[arg-type]
+    async with Engine(settings) as engine:
+        await rescore(samples, engine_backend(engine), reporter, done, concurrency or 2 * settings.pool_size)
+
+
+async def _remote(
+    samples: Any,
+    reporter: Any,
+    done: set[str],
+    concurrency: int | None,
+    server: str,
+    token_file: Path | None,
+    tls_ca: Path | None,
+) -> None:
+    from .client import AsyncClient
+    from .rescore import client_backend, rescore
+
+    token = token_file.read_text().strip() if token_file else os.environ.get("SANDBOX_TOKEN") or None
+    ca = tls_ca.read_bytes() if tls_ca else None
+    async with AsyncClient(server, token=token, root_certificates=ca) as client:
+        await rescore(samples, client_backend(client), reporter, done, concurrency or 256)
 
 
 @main.command("serve")

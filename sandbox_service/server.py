@@ -39,6 +39,7 @@ from .errors import InvalidRequest, SandboxServiceError, ShuttingDown
 from .metrics import ServiceMetrics
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
+from .wire import error_response
 
 __all__ = ["Service", "grpc_options", "serve"]
 
@@ -97,17 +98,6 @@ class _TokenAuth(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
-def _error_response(request_id: str, exc: SandboxServiceError) -> pb.ScoreResponse:
-    return pb.ScoreResponse(
-        id=request_id,
-        error=pb.RequestError(
-            code=exc.grpc_status.name,
-            field=exc.field if isinstance(exc, InvalidRequest) else "",
-            message=str(exc),
-        ),
-    )
-
-
 class GraderService(pb_grpc.GraderServicer):
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -141,7 +131,7 @@ class GraderService(pb_grpc.GraderServicer):
             elif isinstance(exc, SandboxServiceError):
                 if isinstance(exc, ShuttingDown):
                     stopped.append(exc)
-                out.put_nowait(_error_response(job.request.id, exc))
+                out.put_nowait(error_response(job.request.id, exc))
 
         async def read() -> None:
             try:
@@ -153,7 +143,7 @@ class GraderService(pb_grpc.GraderServicer):
                         return  # unread requests stay unanswered: the stream ends UNAVAILABLE
                     except SandboxServiceError as exc:
                         dispatcher.metrics.rejected.labels(exc.grpc_status.name).inc()
-                        out.put_nowait(_error_response(request.id, exc))
+                        out.put_nowait(error_response(request.id, exc))
                         continue
                     jobs.add(job)
                     job.future.add_done_callback(functools.partial(deliver, job))

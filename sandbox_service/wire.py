@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from runners.languages import LANGUAGES
 
 from .config import Settings
-from .errors import InvalidRequest
+from .errors import InvalidRequest, SandboxServiceError
 from .mathcheck import MathGrade
 from .models import (
     AssertionTest,
@@ -32,6 +32,7 @@ from .v1 import sandbox_pb2 as pb
 
 __all__ = [
     "code_task_from_proto",
+    "error_response",
     "math_response",
     "task_from_proto",
     "request_from_json",
@@ -268,6 +269,18 @@ def sandbox_error_response(request: pb.ScoreRequest, message: str) -> pb.ScoreRe
     tests = request.code.tests if request.HasField("code") else []
     weights = [t.weight if t.HasField("weight") else 1.0 for t in tests] or [1.0]
     return response_from_result(request.id, CodeResult.sandbox_error(weights, message))
+
+
+def error_response(request_id: str, exc: SandboxServiceError) -> pb.ScoreResponse:
+    """The answer for a request that was refused rather than judged (``error`` names the field)."""
+    return pb.ScoreResponse(
+        id=request_id,
+        error=pb.RequestError(
+            code=exc.grpc_status.name,
+            field=exc.field if isinstance(exc, InvalidRequest) else "",
+            message=str(exc),
+        ),
+    )
 
 
 def request_from_json(line: str, where: str = "request") -> pb.ScoreRequest:

@@ -1,0 +1,482 @@
+"""Re-scoring a dataset: rows in, one result per sample out, resumable at any point.
+
+::
+
+    sandbox-service score samples.parquet --format humaneval --response-column completion -o scored.jsonl
+
+**Input** is JSON Lines or Parquet (by suffix: ``.parquet``/``.pq``). An adapter
+(``adapters.FORMATS``) turns each row into samples: ``request`` rows already are ScoreRequests;
+dataset rows take the model's output from ``response_column`` (a list there is several samples of
+one row). A dataset sample's id is ``<row id>/<k>``, ``k`` counting that row id's samples in input
+order, so the ids are the same on every run over the same input.
+
+**Output** is JSON Lines of ScoreResponse (the contract's result lines), or Parquet (``id``,
+``reward``, ``accepted``, ``verdict``, ``passed``, ``total`` and the whole result line as
+``result``).
+
+**Resuming**: the output is the journal. Every result is appended and flushed as one line the moment
+it arrives, so a crash or Ctrl-C loses at most the samples in flight; a rerun of the same command
+reads the ids already written, skips them and appends the rest, so every id ends up exactly once. A
+line cut short by a kill is dropped and its sample scored again. Parquet output journals to
+``<output>.partial.jsonl`` and is rewritten (atomically) from the old file plus the journal when a
+run ends. Samples the sandbox failed on (``SANDBOX_ERROR``) and invalid rows are reported, not
+written: a rerun retries exactly them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from google.protobuf import json_format
+
+from .adapters import to_request
+from .errors import InvalidRequest
+from .v1 import sandbox_pb2 as pb
+from .wire import error_response, response_to_json
+
+__all__ = ["ResultsFile", "Sample", "Summary", "count_rows", "read_samples", "rescore"]
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+ID_COLUMNS = ("id", "task_id", "question_id", "problem_id", "uid")
+"""Where a dataset row's id is looked for when ``--id-column`` is not given (else its row number)."""
+PARQUET_BATCH_ROWS = 1024
+
+Backend = Callable[[AsyncIterator[pb.ScoreRequest], int], AsyncIterator[pb.ScoreResponse]]
+"""Scores a stream of requests with at most ``concurrency`` in flight, yielding answers as they finish."""
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+# --- input ---------------------------------------------------------------------------------------------
+
+
+def count_rows(path: Path) -> int:
+    """Rows in the input (Parquet metadata, or non-blank lines), for the progress bar's total."""
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InvalidRequest]]:
+    """(row number from 1, row or the reason it is not one), streamed: never the whole file at once."""
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                n += 1
+                yield n, row
+        return
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                yield n, InvalidRequest("line", f"not JSON: {exc}")
+                continue
+            yield n, row if isinstance(row, dict) else InvalidRequest("line", "not a JSON object")
+
+
+def _lookup(row: dict[str, Any], path: str) -> Any:
+    """``row["a"]["b"]`` for ``"a.b"``; None when any step is missing."""
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+@dataclass
+class Sample:
+    """One thing to score: a request, or why its row could not become one (``where`` = file:line)."""
+
+    id: str
+    where: str
+    row: int
+    request: pb.ScoreRequest | None = None
+    error: InvalidRequest | None = None
+
+    @property
+    def language(self) -> str:
+        if self.request is None:
+            return ""
+        return "math" if self.request.HasField("math") else self.request.code.language
+
+
+def read_samples(
+    path: Path, fmt: str = "request", response_column: str = "response", id_column: str | None = None
+) -> Iterator[Sample]:
+    """The samples of an input file, in order (see the module docstring for ids)."""
+    seen: Counter[str] = Counter()
+    for n, row in _rows(path):
+        where = f"{path.name}:{n}"
+        if isinstance(row, InvalidRequest):
+            yield Sample("", where, n, error=row)
+            continue
+        if fmt == "request":
+            try:
+                request = json_format.ParseDict(row, pb.ScoreRequest())
+            except json_format.ParseError as exc:
+                yield Sample(str(row.get("id", "")), where, n, error=InvalidRequest("request", str(exc)))
+                continue
+            if not request.id:
+                error = InvalidRequest("id", "re-scoring needs an id on every request (runs resume by id)")
+                yield Sample("", where, n, error=error)
+            else:
+                yield Sample(request.id, where, n, request=request)
+            continue
+        if id_column:
+            base = _lookup(row, id_column)
+            if base is None or base == "":
+                yield Sample("", where, n, error=InvalidRequest(id_column, "missing (given as --id-column)"))
+                continue
+        else:
+            base = next((row[c] for c in ID_COLUMNS if row.get(c) not in (None, "")), f"row{n}")
+        responses = _lookup(row, response_column)
+        if isinstance(responses, str):
+            responses = [responses]
+        if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
+            problem = "missing" if responses is None else "must be a string or a list of strings"
+            yield Sample(str(base), where, n, error=InvalidRequest(response_column, problem))
+            continue
+        for response in responses:
+            sample_id = f"{base}/{seen[str(base)]}"
+            seen[str(base)] += 1
+            try:
+                yield Sample(sample_id, where, n, request=to_request(fmt, row, response, sample_id))
+            except InvalidRequest as exc:
+                yield Sample(sample_id, where, n, error=exc)
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+class ResultsFile:
+    """The output file as a journal: which ids it holds, one appended line per result.
+
+    Use ``open()`` (returns the ids already written), ``write()`` per result, ``close()``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.parquet = is_parquet(path)
+        self.journal = path.with_name(path.name + ".partial.jsonl") if self.parquet else path
+        self.repaired = False
+        self._f: IO[str] | None = None
+
+    def open(self) -> set[str]:
+        done: set[str] = set()
+        if self.parquet and self.path.exists():
+            import pyarrow.parquet as pq
+
+            done.update(pq.read_table(self.path, columns=["id"]).column("id").to_pylist())
+        if self.journal.exists():
+            self._repair()
+            with self.journal.open(encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    try:
+                        done.add(json.loads(line)["id"])
+                    except (ValueError, KeyError, TypeError):
+                        raise InvalidRequest(
+                            "output", f"{self.journal}:{n} is not a result line; not resuming into it"
+                        ) from None
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        self._f = self.journal.open("a", encoding="utf-8")
+        return done
+
+    def _repair(self) -> None:
+        """Drop a last line cut short by a kill (everything before it ended with a newline)."""
+        with self.journal.open("rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            keep = 0
+            pos = size
+            while pos > 0:  # scan back in blocks for the last newline
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                block = f.read(step)
+                i = block.rfind(b"\n")
+                if i >= 0:
+                    keep = pos + i + 1
+                    break
+            f.truncate(keep)
+            self.repaired = True
+
+    def write(self, response: pb.ScoreResponse) -> None:
+        assert self._f is not None, "open() first"
+        self._f.write(response_to_json(response) + "\n")
+        self._f.flush()  # one line per result reaches the OS at once: a kill loses no finished work
+
+    def close(self) -> None:
+        if self._f is None:
+            return
+        self._f.close()
+        self._f = None
+        if self.parquet:
+            self._write_parquet()
+
+    def _write_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        lines = self.journal.read_text(encoding="utf-8").splitlines() if self.journal.exists() else []
+        if not lines and self.path.exists():
+            self.journal.unlink(missing_ok=True)
+            return
+        rows = []
+        for line in lines:
+            r = json.loads(line)
+            rows.append(
+                {
+                    "id": r["id"],
+                    "reward": float(r["reward"]),
+                    "accepted": bool(r["accepted"]),
+                    "verdict": r["verdict"],
+                    "passed": int(r["passed"]),
+                    "total": int(r["total"]),
+                    "result": line,
+                }
+            )
+        table = pa.Table.from_pylist(rows, schema=_schema())
+        if self.path.exists():
+            table = pa.concat_tables([pq.read_table(self.path, schema=_schema()), table])
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, self.path)  # the old file stays whole until the new one is complete
+        self.journal.unlink(missing_ok=True)
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("reward", pa.float64()),
+            ("accepted", pa.bool_()),
+            ("verdict", pa.string()),
+            ("passed", pa.int64()),
+            ("total", pa.int64()),
+            ("result", pa.string()),
+        ]
+    )
+
+
+# --- summary ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    """What a run did; filled as it goes, so an interrupted run can still report."""
+
+    skipped: int = 0  # already in the output from earlier runs
+    invalid: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    reward_sum: float = 0.0
+    languages: dict[str, list[float]] = field(default_factory=dict)  # language -> [n, accepted, reward]
+    started: float = field(default_factory=time.monotonic)
+    elapsed: float = 0.0
+
+    @property
+    def scored(self) -> int:
+        return sum(n for v, n in self.verdicts.items() if v != "SANDBOX_ERROR")
+
+    @property
+    def sandbox_errors(self) -> int:
+        return self.verdicts["SANDBOX_ERROR"]
+
+    def add(self, response: pb.ScoreResponse, language: str) -> None:
+        verdict = pb.Verdict.Name(response.verdict)
+        self.verdicts[verdict] += 1
+        if verdict == "SANDBOX_ERROR":
+            return
+        self.reward_sum += response.reward
+        stats = self.languages.setdefault(language or "?", [0, 0, 0.0])
+        stats[0] += 1
+        stats[1] += response.accepted
+        stats[2] += response.reward
+
+    def verdict_line(self) -> str:
+        return " ".join(f"{k}={n}" for k, n in self.verdicts.most_common())
+
+    def render(self, console: Any) -> None:
+        """Print the per-language table (when something was scored) and the run's totals."""
+        from rich.table import Table
+
+        self.elapsed = time.monotonic() - self.started
+        if self.languages:
+            table = Table(title="re-scoring summary", header_style="bold")
+            for name in ("language", "samples", "pass rate", "mean reward"):
+                table.add_column(name, justify="left" if name == "language" else "right")
+            for lang, (n, acc, rew) in sorted(self.languages.items()):
+                table.add_row(lang, f"{n:.0f}", f"{acc / n:.1%}", f"{rew / n:.4f}")
+            if len(self.languages) > 1:
+                n = self.scored
+                acc = sum(s[1] for s in self.languages.values())
+                table.add_row("all", str(n), f"{acc / n:.1%}", f"{self.reward_sum / n:.4f}", style="bold")
+            console.print(table)
+        rate = self.scored / self.elapsed if self.elapsed > 0 else 0.0
+        console.print(f"{self.scored} scored in {self.elapsed:.1f} s ({rate:.1f} samples/s)")
+        console.print(f"verdicts: {self.verdict_line() or '-'}")
+        if self.skipped:
+            console.print(f"{self.skipped} already in the output (skipped)")
+        if self.invalid:
+            console.print(f"[red]{self.invalid} invalid[/red] (reported above, not written)")
+        if self.sandbox_errors:
+            console.print(
+                f"[red]{self.sandbox_errors} sandbox errors[/red] (not written; rerun to retry them)"
+            )
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Reporter:
+    """Where a run's events go: the output, the summary, the progress bar, the error console."""
+
+    out: ResultsFile | None
+    stream: IO[str] | None
+    summary: Summary
+    say: Callable[[str], None]
+    advance: Callable[[], None]
+    estimate: Callable[[int, int], None] = lambda rows, samples: None  # rows and samples read so far
+    max_messages: int = 20
+    _said: int = 0
+
+    def problem(self, text: str) -> None:
+        self._said += 1
+        if self._said <= self.max_messages:
+            self.say(text)
+        elif self._said == self.max_messages + 1:
+            self.say("(further problems are counted in the summary, not printed)")
+
+    def result(self, response: pb.ScoreResponse, language: str) -> None:
+        if response.HasField("error"):
+            if response.error.code == "INVALID_ARGUMENT":
+                self.summary.invalid += 1
+                self.problem(f"invalid id={response.id!r}: {response.error.message}")
+            else:  # the service refused it (shutting down, ...): infrastructure, not the sample
+                self.summary.verdicts["SANDBOX_ERROR"] += 1
+                self.problem(f"not scored id={response.id!r}: {response.error.code} {response.error.message}")
+        else:
+            self.summary.add(response, language)
+            if response.verdict == pb.SANDBOX_ERROR:
+                why = response.tests[0].message if response.tests else ""
+                self.problem(f"sandbox error id={response.id!r}: {why}")
+            elif self.out is not None:
+                self.out.write(response)
+            elif self.stream is not None:
+                self.stream.write(response_to_json(response) + "\n")
+                self.stream.flush()
+        self.advance()
+
+
+async def rescore(
+    samples: Iterator[Sample],
+    backend: Backend,
+    reporter: _Reporter,
+    done: set[str],
+    concurrency: int,
+) -> None:
+    """Score every sample not in ``done`` through ``backend``, reporting each as it finishes."""
+    languages: dict[str, str] = {}
+    summary = reporter.summary
+
+    async def requests() -> AsyncIterator[pb.ScoreRequest]:
+        rows = read = 0
+        last_row = -1
+        for sample in samples:
+            read += 1
+            if sample.row != last_row:
+                last_row = sample.row
+                rows += 1
+                reporter.estimate(rows, read)
+            if sample.error is not None:
+                summary.invalid += 1
+                label = f" id={sample.id!r}" if sample.id else ""
+                reporter.problem(f"invalid {sample.where}{label}: {sample.error}")
+                reporter.advance()
+            elif sample.id in done:
+                summary.skipped += 1
+                reporter.advance()
+            elif sample.id in languages:
+                summary.invalid += 1
+                reporter.problem(f"invalid {sample.where}: id {sample.id!r} repeats an earlier one")
+                reporter.advance()
+            else:
+                assert sample.request is not None
+                languages[sample.id] = sample.language
+                yield sample.request
+            await asyncio.sleep(0)  # let answers through while a long run of rows is skipped
+
+    async for response in backend(requests(), concurrency):
+        reporter.result(response, languages.get(response.id, ""))
+        done.add(response.id)
+
+
+def engine_backend(engine: Any) -> Backend:
+    """Score on an embedded ``Engine`` (started by the caller)."""
+
+    async def one(request: pb.ScoreRequest) -> pb.ScoreResponse:
+        try:
+            response: pb.ScoreResponse = await engine.score(request)
+            return response
+        except InvalidRequest as exc:
+            return error_response(request.id, exc)
+
+    async def run(
+        requests: AsyncIterator[pb.ScoreRequest], concurrency: int
+    ) -> AsyncIterator[pb.ScoreResponse]:
+        pending: set[asyncio.Task[pb.ScoreResponse]] = set()
+        try:
+            async for request in requests:
+                while len(pending) >= concurrency:
+                    finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in finished:
+                        yield task.result()
+                pending.add(asyncio.create_task(one(request)))
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    return run
+
+
+def client_backend(client: Any) -> Backend:
+    """Score on a running service through an ``AsyncClient`` (one stream, ``concurrency`` in flight)."""
+
+    def run(requests: AsyncIterator[pb.ScoreRequest], concurrency: int) -> AsyncIterator[pb.ScoreResponse]:
+        stream: AsyncIterator[pb.ScoreResponse] = client.score_many(requests, window=concurrency)
+        return stream
+
+    return run
