@@ -263,6 +263,12 @@ async def _remote(
 )
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Prometheus port (0: off).")
 @click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also serve HTTP here: OpenRLHF /get_reward and SandboxFusion /run_code (default: closed).",
+)
+@click.option(
     "--token-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -280,6 +286,7 @@ def serve_cmd(
     ray_address: str | None,
     pool_size: int | None,
     metrics_port: int | None,
+    http_port: int | None,
     token_file: Path | None,
     tls_cert: str | None,
     tls_key: str | None,
@@ -301,6 +308,7 @@ def serve_cmd(
         "ray_address": ray_address,
         "pool_size": pool_size,
         "metrics_port": metrics_port,
+        "http_port": http_port,
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "token": token_file.read_text().strip() if token_file else None,
@@ -319,6 +327,9 @@ def serve_cmd(
             err.print(f"[yellow]not placed:[/yellow] {why}")
         if service.metrics_port:
             err.print(f"metrics: http://{settings.host}:{service.metrics_port}/metrics")
+        if service.http is not None:
+            web = f"{'https' if settings.tls_cert else 'http'}://{settings.host}:{service.http.port}"
+            err.print(f"http: {web}/get_reward (OpenRLHF), {web}/run_code (SandboxFusion)")
 
     import shutil
     import tempfile

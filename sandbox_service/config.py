@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     """On shutdown, how long in-flight samples may take to finish before UNAVAILABLE."""
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     """Prometheus ``/metrics`` port on ``host``; 0 disables it."""
+    http_port: int | None = Field(default=None, ge=0, le=65535)
+    """HTTP door on ``host`` (OpenRLHF ``/get_reward``, SandboxFusion ``/run_code``) with the same
+    token and TLS as gRPC; None (default) leaves it closed, 0 picks a free port."""
 
     # --- Ray distribution -------------------------------------------------------------------------
     ray_address: str = ""

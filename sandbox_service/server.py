@@ -24,7 +24,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -40,6 +40,9 @@ from .metrics import ServiceMetrics
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
 from .wire import error_response
+
+if TYPE_CHECKING:
+    from .http_front import HttpFront
 
 __all__ = ["Service", "grpc_options", "serve"]
 
@@ -190,6 +193,7 @@ class Service:
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self.port = 0
         self.metrics_port = 0
+        self.http: HttpFront | None = None  # the HTTP door, when settings.http_port is set
         self._metrics_server: Any = None
         self._stopped = asyncio.Event()
 
@@ -241,6 +245,11 @@ class Service:
         if s.metrics_port:
             self._metrics_server, _thread = start_http_server(s.metrics_port, s.host, self.metrics.registry)
             self.metrics_port = self._metrics_server.server_port
+        if s.http_port is not None:
+            from .http_front import HttpFront  # after the package is loaded: it uses the client
+
+            self.http = HttpFront(s, self.dispatcher)
+            await self.http.start()
 
     async def _set_health(self, name: str, serving: bool) -> None:
         status = (
@@ -297,6 +306,8 @@ class Service:
             await self.dispatcher.close()
         if self.server is not None:
             await self.server.stop(grace=max(1.0, timeout - (time.monotonic() - t0)))
+        if self.http is not None:
+            await self.http.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()

@@ -26,6 +26,7 @@ import pytest
 from sandbox_service import pb
 from sandbox_service.pool import POOL_LABEL
 from sandbox_service.rescore import ResultsFile, Summary, _Reporter, read_samples, rescore
+
 from .conftest import ServiceHarness
 
 pytestmark = pytest.mark.docker

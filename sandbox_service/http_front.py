@@ -1,0 +1,259 @@
+"""The HTTP door, for drop-in use by tools that speak HTTP today: same workers, limits and token.
+
+``sandbox-service serve --http-port 8080`` adds, beside the gRPC port and on the same host:
+
+``POST /get_reward``
+    OpenRLHF's remote reward model (``--remote_rm_url http://HOST:8080/get_reward``):
+    ``{"query": [...], "prompts": [...], "labels": [...]}`` → ``{"rewards", "scores", "extra_logs"}``.
+    A label holding tests (a JSON object as verl's ``ground_truth``) is scored as code, any other label
+    as a gold math answer (see ``integrations.openrlhf_rewards``).
+``POST /run_code``
+    SandboxFusion's request and response shape (``code``, ``language``, ``stdin``, ``run_timeout``,
+    ``compile_timeout``, ``memory_limit_MB`` → ``status``, ``message``, ``compile_result``,
+    ``run_result``), so a verl or SandboxFusion user switches by changing the URL. The program runs
+    in the same hardened container as every other sample; ``stdout`` holds what it printed, up to
+    the deployment's output cap. ``files``/``fetch_files`` are refused: programs get no extra files.
+``GET /health``
+    200 while serving (open without a token, for probes).
+
+Errors: a bad request is 400 with ``{"error": {"code", "field", "message"}}`` naming the field; a full
+queue is 429; shutting down, or a sample the sandbox could not judge on ``/get_reward``, is 503, so
+OpenRLHF's client retries instead of recording a wrong reward. With a token configured, requests need
+``Authorization: Bearer <token>`` or ``?token=<token>`` (for clients that cannot set headers; a URL can
+end up in logs, so prefer the header).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ssl
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runners.languages import LANGUAGES
+
+from .config import Settings
+from .dispatch import Dispatcher, Job
+from .errors import InvalidRequest, Overloaded, SandboxServiceError, ShuttingDown
+from .integrations import SandboxUnavailable, openrlhf_rewards
+from .v1 import sandbox_pb2 as pb
+
+__all__ = ["HttpFront"]
+
+LANGUAGE_ALIASES = {"python3": "python", "py": "python", "c++": "cpp", "cc": "cpp"}
+RUN_CODE_FIELDS = {
+    "code.source": "code",
+    "code.language": "language",
+    "code.limits.time_limit_ms": "run_timeout",
+    "code.limits.wall_time_limit_ms": "run_timeout",
+    "code.limits.compile_time_limit_ms": "compile_timeout",
+    "code.limits.memory_limit_mb": "memory_limit_MB",
+    "code.tests[0].stdio.stdin": "stdin",
+}
+"""Our request fields under the names a SandboxFusion user sent, for error messages."""
+
+
+class GetRewardBody(BaseModel):
+    query: list[str]
+    prompts: list[str]
+    labels: list[Any]
+
+
+class RunCodeBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # SandboxFusion fields we have no use for
+
+    code: str
+    language: str = "python"
+    compile_timeout: float = Field(default=10.0, gt=0)
+    run_timeout: float = Field(default=10.0, gt=0)
+    memory_limit_MB: int = -1  # noqa: N815 - SandboxFusion's name
+    stdin: str | None = ""
+    files: dict[str, Any] = {}
+    fetch_files: list[str] = []
+
+
+def _error(status: int, code: str, message: str, field: str = "") -> web.Response:
+    return web.json_response({"error": {"code": code, "field": field, "message": message}}, status=status)
+
+
+def _body_error(exc: ValidationError) -> web.Response:
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or "body"
+    return _error(400, "INVALID_ARGUMENT", f"{field}: {err['msg']}", field)
+
+
+def _service_error(exc: SandboxServiceError, rename: dict[str, str] | None = None) -> web.Response:
+    if isinstance(exc, InvalidRequest):
+        field = (rename or {}).get(exc.field, exc.field)
+        return _error(400, "INVALID_ARGUMENT", f"{field}: {exc.problem}", field)
+    if isinstance(exc, Overloaded):
+        return _error(429, "RESOURCE_EXHAUSTED", str(exc))
+    if isinstance(exc, (ShuttingDown, SandboxUnavailable)):
+        return _error(503, "UNAVAILABLE", str(exc))
+    return _error(500, exc.grpc_status.name, str(exc))
+
+
+def run_code_request(body: RunCodeBody) -> pb.ScoreRequest:
+    """A SandboxFusion ``/run_code`` body as one stdio test whose output is reported, not judged."""
+    if body.files:
+        raise InvalidRequest("files", "not supported: programs run with no extra files")
+    if body.fetch_files:
+        raise InvalidRequest("fetch_files", "not supported: programs leave no files behind")
+    limits = pb.Limits(
+        time_limit_ms=round(body.run_timeout * 1000),
+        wall_time_limit_ms=round(body.run_timeout * 1000),
+        compile_time_limit_ms=round(body.compile_timeout * 1000),
+        memory_limit_mb=max(body.memory_limit_MB, 0),  # -1: the deployment's default
+    )
+    test = pb.TestCase(stdio=pb.StdioTest(stdin=body.stdin or ""))
+    language = LANGUAGE_ALIASES.get(body.language, body.language)
+    return pb.ScoreRequest(
+        id="run_code", code=pb.CodeTask(language=language, source=body.code, tests=[test], limits=limits)
+    )
+
+
+def run_code_response(response: pb.ScoreResponse, compiled: bool) -> dict[str, Any]:
+    """Our answer in SandboxFusion's ``RunCodeResponse`` shape (``compiled``: the language has a build)."""
+    t = response.tests[0] if response.tests else pb.TestResult()
+    verdict = response.verdict
+    if verdict == pb.SANDBOX_ERROR:
+        return {"status": "SandboxError", "message": t.message, "compile_result": None, "run_result": None}
+    compile_result = None
+    if compiled:
+        compile_result = {
+            "status": "Finished",
+            "execution_time": None,
+            "return_code": 1 if verdict == pb.COMPILE_ERROR else 0,
+            "stdout": "",
+            "stderr": response.compile_output,
+        }
+    if verdict == pb.COMPILE_ERROR:
+        return {
+            "status": "Failed",
+            "message": "compile error",
+            "compile_result": compile_result,
+            "run_result": None,
+        }
+    timed_out = verdict == pb.TIME_LIMIT_EXCEEDED
+    return_code = None if timed_out else (-t.signal if t.signal else t.exit_code)
+    run_result = {
+        "status": "TimeLimitExceeded" if timed_out else "Finished",
+        "execution_time": t.wall_ms / 1000.0,
+        "return_code": return_code,
+        "stdout": t.stdout_head,
+        "stderr": t.stderr_head,
+    }
+    # the expected output is empty and means nothing here: ACCEPTED and WRONG_ANSWER both "ran"
+    ok = return_code == 0 and verdict in (pb.ACCEPTED, pb.WRONG_ANSWER)
+    message = "" if ok else pb.Verdict.Name(verdict).lower().replace("_", " ")
+    return {
+        "status": "Success" if ok else "Failed",
+        "message": message,
+        "compile_result": compile_result,
+        "run_result": run_result,
+        "executor_pod_name": response.worker,
+        "files": {},
+    }
+
+
+class HttpFront:
+    """The HTTP server: handlers over a started ``Dispatcher``; ``start()`` returns the bound port."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher) -> None:
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            client_max_size=self.settings.max_message_mb << 20, middlewares=[self._auth_middleware()]
+        )
+        app.add_routes(
+            [
+                web.post("/get_reward", self.get_reward),
+                web.post("/run_code", self.run_code),
+                web.get("/health", self.health),
+            ]
+        )
+        return app
+
+    def _auth_middleware(self) -> Any:
+        token = self.settings.token
+
+        @web.middleware
+        async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+            if token and request.path != "/health":
+                header = request.headers.get("Authorization", "")
+                given = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
+                if not hmac.compare_digest(given.encode(), token.encode()):
+                    return _error(401, "UNAUTHENTICATED", "a valid token is required")
+            response: web.StreamResponse = await handler(request)
+            return response
+
+        return auth
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        s = self.settings
+        tls = None
+        if s.tls_cert and s.tls_key:  # the same certificate as the gRPC port (Service checks the pair)
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(s.tls_cert, s.tls_key)
+        site = web.TCPSite(self._runner, s.host, s.http_port or 0, ssl_context=tls)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def score_batch(self, requests: Sequence[pb.ScoreRequest]) -> list[pb.ScoreResponse]:
+        """Admit all (waiting for queue room, like a stream), then wait for every answer."""
+        jobs: list[Job] = []
+        try:
+            for request in requests:
+                jobs.append(await self.dispatcher.admit_when_room(request))
+            return list(await asyncio.gather(*(self.dispatcher.wait(job) for job in jobs)))
+        except BaseException:
+            for job in jobs:  # the client went away or one request was bad: free the rest
+                self.dispatcher.cancel(job)
+            raise
+
+    async def _json(self, request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError as exc:
+            raise InvalidRequest("body", f"not JSON: {exc}") from None
+
+    async def get_reward(self, request: web.Request) -> web.Response:
+        try:
+            body = GetRewardBody.model_validate(await self._json(request))
+            result = await openrlhf_rewards(body.query, body.prompts, body.labels, self.score_batch)
+        except ValidationError as exc:
+            return _body_error(exc)
+        except SandboxServiceError as exc:
+            return _service_error(exc)
+        return web.json_response(result)
+
+    async def run_code(self, request: web.Request) -> web.Response:
+        try:
+            body = RunCodeBody.model_validate(await self._json(request))
+            score_request = run_code_request(body)
+            [response] = await self.score_batch([score_request])
+        except ValidationError as exc:
+            return _body_error(exc)
+        except SandboxServiceError as exc:
+            return _service_error(exc, RUN_CODE_FIELDS)
+        spec = LANGUAGES.get(score_request.code.language)
+        return web.json_response(run_code_response(response, bool(spec and spec.compile_argv)))
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "SERVING"})
