@@ -301,7 +301,7 @@ def serve_cmd(
     from .server import Service, init_ray, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     given = {
         "host": host,
         "port": port,

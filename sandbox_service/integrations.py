@@ -35,7 +35,6 @@ This module imports the package by absolute name, so verl can load it by file pa
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
 import weakref
@@ -332,18 +331,6 @@ async def math_reward(prompts: list[Any], completions: list[Any], **columns: Any
 # --- OpenRLHF ---------------------------------------------------------------------------------------
 
 
-def _label_row(label: Any) -> dict[str, Any]:
-    """An OpenRLHF label: tests (a JSON object, as verl's ground truth) or a gold math answer."""
-    if isinstance(label, str):
-        try:
-            parsed = json.loads(label)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            label = parsed
-    return {"reward_model": {"ground_truth": label}}
-
-
 async def openrlhf_rewards(
     query: Sequence[str], prompts: Sequence[str], labels: Sequence[Any], score: Any
 ) -> dict[str, Any]:
@@ -360,7 +347,8 @@ async def openrlhf_rewards(
         if not isinstance(q, str) or not isinstance(p, str):
             raise AdapterError(f"query[{i}]", "query and prompts must be strings")
         response = q[len(p) :] if p and q.startswith(p) else q
-        requests.append(to_request("verl", _label_row(label), response, str(i)))
+        # a label is what verl calls the ground truth: tests (an object or its JSON) or a gold answer
+        requests.append(to_request("verl", {"reward_model": {"ground_truth": label}}, response, str(i)))
     responses: list[pb.ScoreResponse] = await score(requests)
     rewards = [reward_of(r) for r in responses]
     failed = [i for i, r in enumerate(rewards) if r is None]

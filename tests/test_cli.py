@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_serve_embedded_default_answers_and_stops_cleanly() -> None:
-    proc, address = _serve("--pool-size", "1")
+    proc, address = _serve("--pool-size", "1", "--http-port", "0")
     try:
         with Client(address) as client:
             response = client.score(
@@ -99,6 +100,14 @@ def test_serve_embedded_default_answers_and_stops_cleanly() -> None:
                                      "tests": [{"stdio": {"stdin": "abc", "expected_stdout": "cba"}}]}}
             )  # fmt: skip
         assert response.verdict == pb.ACCEPTED and response.worker.startswith("w1@")
+        assert proc.stdout is not None
+        http = next(line for line in proc.stdout if line.startswith("http: "))
+        run_code = http.split()[3]  # "http: URL/get_reward (OpenRLHF), URL/run_code (SandboxFusion)"
+        assert run_code.endswith("/run_code")
+        body = json.dumps({"code": "print(input()[::-1])", "stdin": "abc"}).encode()
+        with urllib.request.urlopen(urllib.request.Request(run_code, data=body), timeout=60) as resp:
+            answer = json.loads(resp.read())
+        assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "cba\n"
     finally:
         out = _stop(proc)
     assert "stopped" in out
