@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from google.protobuf import json_format
-
 from .adapters import to_request
 from .errors import InvalidRequest
 from .v1 import sandbox_pb2 as pb
@@ -133,9 +131,9 @@ def read_samples(
             continue
         if fmt == "request":
             try:
-                request = json_format.ParseDict(row, pb.ScoreRequest())
-            except json_format.ParseError as exc:
-                yield Sample(str(row.get("id", "")), where, n, error=InvalidRequest("request", str(exc)))
+                request = to_request("request", row)
+            except InvalidRequest as exc:
+                yield Sample(str(row.get("id", "")), where, n, error=exc)
                 continue
             if not request.id:
                 error = InvalidRequest("id", "re-scoring needs an id on every request (runs resume by id)")
@@ -295,10 +293,8 @@ class Summary:
     skipped: int = 0  # already in the output from earlier runs
     invalid: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
-    reward_sum: float = 0.0
     languages: dict[str, list[float]] = field(default_factory=dict)  # language -> [n, accepted, reward]
     started: float = field(default_factory=time.monotonic)
-    elapsed: float = 0.0
 
     @property
     def scored(self) -> int:
@@ -313,7 +309,6 @@ class Summary:
         self.verdicts[verdict] += 1
         if verdict == "SANDBOX_ERROR":
             return
-        self.reward_sum += response.reward
         stats = self.languages.setdefault(language or "?", [0, 0, 0.0])
         stats[0] += 1
         stats[1] += response.accepted
@@ -326,7 +321,7 @@ class Summary:
         """Print the per-language table (when something was scored) and the run's totals."""
         from rich.table import Table
 
-        self.elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.started
         if self.languages:
             table = Table(title="re-scoring summary", header_style="bold")
             for name in ("language", "samples", "pass rate", "mean reward"):
@@ -334,12 +329,11 @@ class Summary:
             for lang, (n, acc, rew) in sorted(self.languages.items()):
                 table.add_row(lang, f"{n:.0f}", f"{acc / n:.1%}", f"{rew / n:.4f}")
             if len(self.languages) > 1:
-                n = self.scored
-                acc = sum(s[1] for s in self.languages.values())
-                table.add_row("all", str(n), f"{acc / n:.1%}", f"{self.reward_sum / n:.4f}", style="bold")
+                n, acc, rew = (sum(column) for column in zip(*self.languages.values(), strict=True))
+                table.add_row("all", f"{n:.0f}", f"{acc / n:.1%}", f"{rew / n:.4f}", style="bold")
             console.print(table)
-        rate = self.scored / self.elapsed if self.elapsed > 0 else 0.0
-        console.print(f"{self.scored} scored in {self.elapsed:.1f} s ({rate:.1f} samples/s)")
+        rate = self.scored / elapsed if elapsed > 0 else 0.0
+        console.print(f"{self.scored} scored in {elapsed:.1f} s ({rate:.1f} samples/s)")
         console.print(f"verdicts: {self.verdict_line() or '-'}")
         if self.skipped:
             console.print(f"{self.skipped} already in the output (skipped)")
