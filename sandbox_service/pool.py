@@ -182,15 +182,18 @@ class ContainerPool:
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         """Remove leftovers of dead owners, then start ``pool_size`` containers."""
-        await asyncio.to_thread(self._remove_orphans)
-        started = await asyncio.gather(
-            *(self._start_container() for _ in range(self.settings.pool_size)), return_exceptions=True
-        )
-        for item in started:
-            if isinstance(item, BaseException):
-                await self.close()
-                raise item
-            self._idle.put_nowait(item)
+        try:
+            await asyncio.to_thread(self._remove_orphans)
+            started = await asyncio.gather(
+                *(self._start_container() for _ in range(self.settings.pool_size)), return_exceptions=True
+            )
+            for item in started:
+                if isinstance(item, BaseException):
+                    raise item
+                self._idle.put_nowait(item)
+        except BaseException:
+            await self.close()  # the started ones, the socket dir and the uid block
+            raise
 
     async def close(self) -> None:
         """Remove every container of this pool and its sockets. Idempotent."""
@@ -209,7 +212,9 @@ class ContainerPool:
     def _remove_orphans(self) -> None:
         try:
             leftovers = self.client.containers.list(
-                all=True, filters={"label": f"{POOL_LABEL}={self.settings.container_prefix}"}
+                all=True,
+                ignore_removed=True,
+                filters={"label": f"{POOL_LABEL}={self.settings.container_prefix}"},
             )
         except docker.errors.DockerException as exc:
             raise DockerUnavailable(f"cannot list containers: {exc}") from exc

@@ -206,7 +206,7 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         client = docker.from_env()
         # Any prefix: the CLI tests start engines in subprocesses with the default one.
-        left = client.containers.list(all=True, filters={"label": POOL_LABEL})
+        left = client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
     except docker.errors.DockerException:
         return
     socks = [

@@ -12,9 +12,9 @@ import time
 import docker
 import pytest
 
-from sandbox_service.errors import ImageError
+from sandbox_service.errors import DockerUnavailable, ImageError
 from sandbox_service.images import ensure_image, runtime_tag
-from sandbox_service.pool import OWNER_LABEL, POOL_LABEL
+from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, ContainerPool
 
 from .conftest import TEST_PREFIX, EngineHarness, LoopThread, code_request, make_settings, stdio, verdict
 
@@ -79,7 +79,7 @@ def test_recycled_after_max_uses(loop_thread: LoopThread, docker_client: docker.
         assert harness.engine.pool.recycles["max_uses"] >= 2
     finally:
         harness.close()
-    left = docker_client.containers.list(all=True, filters={"name": workers[0]})
+    left = docker_client.containers.list(all=True, ignore_removed=True, filters={"name": workers[0]})
     assert not left
 
 
@@ -167,6 +167,55 @@ def test_leftovers_of_a_dead_owner_are_removed_at_start(
             orphan.remove(force=True)
         except docker.errors.NotFound:
             pass
+
+
+def test_a_container_removed_while_listing_does_not_fail_the_start(
+    loop_thread: LoopThread, docker_client: docker.DockerClient
+) -> None:
+    """Another engine's container may go between Docker's listing and its inspection (seen in CI)."""
+    tag = runtime_tag(make_settings().image)
+    other = docker_client.containers.run(
+        tag,
+        ["sleep", "300"],
+        detach=True,
+        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{os.getpid()}:12345.000"},
+        network_mode="none",
+    )
+    client = docker.from_env()
+    listed = client.api.containers
+
+    def list_then_remove(*args: object, **kwargs: object) -> object:
+        rows = listed(*args, **kwargs)
+        docker_client.api.remove_container(other.id, force=True)  # gone before it can be inspected
+        return rows
+
+    client.api.containers = list_then_remove  # type: ignore[method-assign]
+    try:
+        pool = ContainerPool(make_settings(pool_size=1), tag, client)
+        loop_thread.run(pool.start())
+        loop_thread.run(pool.close())
+    finally:
+        try:
+            other.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.containers.get(other.id)
+
+
+def test_a_failed_start_leaves_no_socket_dir(loop_thread: LoopThread) -> None:
+    client = docker.from_env()
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise docker.errors.APIError("listing refused")
+
+    client.api.containers = refuse  # type: ignore[method-assign]
+    pool = ContainerPool(make_settings(pool_size=1), runtime_tag(make_settings().image), client)
+    sock_root = pool._sock_root
+    assert sock_root.is_dir()
+    with pytest.raises(DockerUnavailable, match="cannot list containers: listing refused"):
+        loop_thread.run(pool.start())
+    assert not sock_root.exists()
 
 
 def test_close_removes_every_container(loop_thread: LoopThread, docker_client: docker.DockerClient) -> None:

@@ -93,7 +93,9 @@ def wait_containers_gone(pid: int, timeout: float = 60) -> None:
     left: list[Any] = []
     while time.monotonic() < deadline:
         left = [
-            c for c in client.containers.list(all=True, filters={"label": POOL_LABEL}) if f"-{pid}-" in c.name
+            c
+            for c in client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
+            if f"-{pid}-" in c.name
         ]
         if not left:
             return

@@ -187,7 +187,9 @@ def test_killing_a_worker_mid_stream_loses_nothing(service: ServiceHarness, dock
     def victims_containers() -> list[Any]:
         return [
             c
-            for c in docker_client.containers.list(all=True, filters={"label": "sandbox-service.pool"})
+            for c in docker_client.containers.list(
+                all=True, ignore_removed=True, filters={"label": "sandbox-service.pool"}
+            )
             if c.labels.get("sandbox-service.owner", "").startswith(f"{victim_pid}:")
         ]
 
