@@ -131,7 +131,7 @@ def run_code_response(response: pb.ScoreResponse, compiled: bool) -> dict[str, A
             "stdout": "",
             "stderr": response.compile_output,
         }
-    if verdict == pb.COMPILE_ERROR:
+    if compiled and verdict == pb.COMPILE_ERROR:
         return {
             "status": "Failed",
             "message": "compile error",
@@ -147,7 +147,8 @@ def run_code_response(response: pb.ScoreResponse, compiled: bool) -> dict[str, A
         "stdout": t.stdout_head,
         "stderr": t.stderr_head,
     }
-    # the expected output is empty and means nothing here: ACCEPTED and WRONG_ANSWER both "ran"
+    # A Python syntax error ran (and failed) like SandboxFusion's: exit code 1 and the traceback.
+    # The expected output is empty and means nothing here: ACCEPTED and WRONG_ANSWER both "ran".
     ok = return_code == 0 and verdict in (pb.ACCEPTED, pb.WRONG_ANSWER)
     message = "" if ok else pb.Verdict.Name(verdict).lower().replace("_", " ")
     return {

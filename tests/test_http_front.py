@@ -74,6 +74,11 @@ def test_run_code_failures_keep_their_own_statuses(door: str) -> None:
     assert raised["status"] == "Failed" and raised["run_result"]["return_code"] == 1
     assert "ValueError: boom" in raised["run_result"]["stderr"]
 
+    syntax = run_code(door, code="print('unclosed'")
+    assert syntax["status"] == "Failed" and syntax["compile_result"] is None
+    assert syntax["run_result"]["status"] == "Finished" and syntax["run_result"]["return_code"] == 1
+    assert "SyntaxError" in syntax["run_result"]["stderr"]
+
     slow = run_code(door, code="while True:\n    pass", run_timeout=1)
     assert slow["status"] == "Failed" and slow["run_result"]["status"] == "TimeLimitExceeded"
 
