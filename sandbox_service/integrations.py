@@ -97,13 +97,15 @@ class Rewards:
         )
         self._sync: Client | None = None
         self._lock = threading.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _async_client(self) -> AsyncClient:
         loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = self._clients[loop] = AsyncClient(self.address, **self._kwargs)
-        return client
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                client = self._clients[loop] = AsyncClient(self.address, **self._kwargs)
+            return client
 
     async def ascore(self, requests: Sequence[pb.ScoreRequest]) -> list[pb.ScoreResponse]:
         """Score a batch concurrently; answers in request order."""
@@ -121,9 +123,40 @@ class Rewards:
         return [answers[r.id] for r in numbered]
 
     def close(self) -> None:
+        """Close every connection: the blocking client's and each event loop's.
+
+        A loop's channel is closed on that loop: at once if the loop is idle, through it if it runs
+        on another thread, and as a task if it is the caller's own running loop (``aclose`` awaits it).
+        """
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+        with self._lock:
+            clients = list(self._clients.items())
+            self._clients.clear()
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        for loop, client in clients:
+            if loop.is_closed():
+                continue
+            if loop is current:
+                task = loop.create_task(client.close())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=30)
+            else:
+                loop.run_until_complete(client.close())
+
+    async def aclose(self) -> None:
+        """``close`` from async code: this loop's channel is closed before it returns."""
+        with self._lock:
+            client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+        await asyncio.to_thread(self.close)
 
 
 def _numbered(requests: Sequence[pb.ScoreRequest]) -> list[pb.ScoreRequest]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 import sandbox_service.integrations as integrations
@@ -33,7 +34,7 @@ from sandbox_service.integrations import (
     reward_of,
 )
 
-from .conftest import ServiceHarness
+from .conftest import LoopThread, ServiceHarness
 
 pytestmark = pytest.mark.docker
 
@@ -145,6 +146,35 @@ def test_sandbox_error_is_never_a_zero_unless_asked() -> None:
     )
     with pytest.raises(AdapterError, match="code.tests"):
         reward_of(bad_tests)
+
+
+def test_close_shuts_every_loops_channel(service: ServiceHarness) -> None:
+    """Trainers score from several loops and threads; close() leaves no channel open on any of them."""
+    r = Rewards(service.address)
+    request = pb.ScoreRequest(math=pb.MathTask(response="\\boxed{2}", gold="2"))
+    elsewhere = LoopThread()  # a loop running on another thread, as TRL's reward loop does
+    idle = asyncio.new_event_loop()  # a loop that has finished its work
+    try:
+        assert reward_of(elsewhere.run(r.ascore([request]))[0]) == 1.0
+        assert reward_of(idle.run_until_complete(r.ascore([request]))[0]) == 1.0
+        assert reward_of(r.score([request])[0]) == 1.0
+        channels = [c._channel for c in r._clients.values()]
+        assert len(channels) == 2
+        r.close()
+        assert [c.get_state() for c in channels] == [grpc.ChannelConnectivity.SHUTDOWN] * 2
+        assert r._sync is None and not r._clients
+
+        async def own_loop() -> grpc.aio.Channel:  # aclose: this loop's channel is shut on return
+            assert reward_of((await r.ascore([request]))[0]) == 1.0
+            channel = r._async_client()._channel
+            await r.aclose()
+            return channel
+
+        assert asyncio.run(own_loop()).get_state() == grpc.ChannelConnectivity.SHUTDOWN
+    finally:
+        r.close()
+        idle.close()
+        elsewhere.stop()
 
 
 def test_trl_reward_functions_called_as_trl_calls_them(default_service: None) -> None:
