@@ -37,7 +37,6 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import json_format
 
-from .server import grpc_options
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -55,6 +54,20 @@ def as_request(item: RequestLike) -> pb.ScoreRequest:
     if isinstance(item, Mapping):
         return json_format.ParseDict(dict(item), pb.ScoreRequest())
     raise TypeError(f"expected a ScoreRequest or a dict, got {type(item).__name__}")
+
+
+def grpc_options(max_message_mb: int) -> list[tuple[str, int]]:
+    """Channel/server options: the largest message either way, keepalive that suits long streams."""
+    size = max_message_mb << 20
+    return [
+        ("grpc.max_receive_message_length", size),
+        ("grpc.max_send_message_length", size),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
 
 
 class AsyncClient:

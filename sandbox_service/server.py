@@ -24,7 +24,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,37 +33,22 @@ from prometheus_client import start_http_server
 
 from runners.languages import LANGUAGES
 
+from .client import grpc_options
 from .config import Settings
 from .dispatch import Dispatcher, Job
 from .errors import InvalidRequest, SandboxServiceError, ShuttingDown
+from .http_front import HttpFront
 from .metrics import ServiceMetrics
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
 from .wire import error_response
 
-if TYPE_CHECKING:
-    from .http_front import HttpFront
-
-__all__ = ["Service", "grpc_options", "serve"]
+__all__ = ["Service", "serve"]
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "sandbox.v1.Grader"
 _OPEN_METHODS = ("/grpc.health.v1.Health/",)  # load balancers probe health without a token
-
-
-def grpc_options(max_message_mb: int) -> list[tuple[str, int]]:
-    """Channel/server options: the largest message either way, keepalive that suits long streams."""
-    size = max_message_mb << 20
-    return [
-        ("grpc.max_receive_message_length", size),
-        ("grpc.max_send_message_length", size),
-        ("grpc.keepalive_time_ms", 30_000),
-        ("grpc.keepalive_timeout_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-        ("grpc.http2.max_pings_without_data", 0),
-    ]
 
 
 class _TokenAuth(grpc.aio.ServerInterceptor):
@@ -246,8 +231,6 @@ class Service:
             self._metrics_server, _thread = start_http_server(s.metrics_port, s.host, self.metrics.registry)
             self.metrics_port = self._metrics_server.server_port
         if s.http_port is not None:
-            from .http_front import HttpFront  # after the package is loaded: it uses the client
-
             self.http = HttpFront(s, self.dispatcher)
             await self.http.start()
 
