@@ -38,13 +38,18 @@ def main() -> None:
 
 
 @main.command("build-images")
-def build_images_cmd() -> None:
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Then remove the image tags other versions left behind (ones a container uses are kept).",
+)
+def build_images_cmd(prune: bool) -> None:
     """Build the runtime image from Debian packages (idempotent; rebuilds only what changed)."""
     from .images import build_images
 
     settings = Settings()
     tag = build_images(
-        settings.image, settings.debian_mirror, say=lambda m: click.echo(f"[build-images] {m}")
+        settings.image, settings.debian_mirror, say=lambda m: click.echo(f"[build-images] {m}"), prune=prune
     )
     click.echo(tag)
 

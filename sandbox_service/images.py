@@ -25,7 +25,7 @@ import docker.errors
 
 from .errors import ImageError
 
-__all__ = ["BASE_REPO", "build_images", "ensure_image", "runtime_tag"]
+__all__ = ["BASE_REPO", "build_images", "ensure_image", "prune_images", "runtime_tag"]
 
 BASE_REPO = "sandbox-base"
 SUITE = "bookworm"
@@ -147,28 +147,66 @@ def _build_base(client: docker.DockerClient, mirror: str, say: Callable[[str], N
             raise ImageError(f"docker import failed: {imp.stderr.strip()}")
 
 
-def build_images(repo: str, mirror: str, say: Callable[[str], None] = print) -> str:
-    """Build whatever is missing; returns the runtime tag. Safe to run concurrently and repeatedly."""
+def build_images(repo: str, mirror: str, say: Callable[[str], None] = print, prune: bool = False) -> str:
+    """Build whatever is missing; returns the runtime tag. Safe to run concurrently and repeatedly.
+
+    ``prune``: then remove the tags older versions left behind (see ``prune_images``).
+    """
     client = docker.from_env()
     _LOCK.touch(exist_ok=True)
     with _LOCK.open() as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _build_base(client, mirror, say)
-        tag = runtime_tag(repo)
-        if _exists(client, tag):
-            say(f"runtime image {tag} is up to date")
-            return tag
-        with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
-            shutil.copy(_docker_dir() / "Dockerfile", ctx)
-            for name in AGENT_FILES:
-                shutil.copy(_runners_dir() / name, ctx)
-            version = tag.rsplit(":", 1)[1]
-            say(f"building {tag}")
-            client.images.build(
-                path=ctx, tag=tag, buildargs={"BASE": base_tag()}, labels={VERSION_LABEL: version}, rm=True
-            )
-        say(f"runtime image {tag} built")
+        tag = _build_runtime(client, repo, say)
+        if prune:
+            prune_images(client, repo, say)
         return tag
+
+
+def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], None]) -> str:
+    tag = runtime_tag(repo)
+    if _exists(client, tag):
+        say(f"runtime image {tag} is up to date")
+        return tag
+    with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
+        shutil.copy(_docker_dir() / "Dockerfile", ctx)
+        for name in AGENT_FILES:
+            shutil.copy(_runners_dir() / name, ctx)
+        version = tag.rsplit(":", 1)[1]
+        say(f"building {tag}")
+        client.images.build(
+            path=ctx, tag=tag, buildargs={"BASE": base_tag()}, labels={VERSION_LABEL: version}, rm=True
+        )
+    say(f"runtime image {tag} built")
+    return tag
+
+
+def prune_images(client: docker.DockerClient, repo: str, say: Callable[[str], None] = print) -> list[str]:
+    """Remove the runtime and base tags of other versions than this checkout's; returns those removed.
+
+    Only tags this tool made (a runtime tag carries ``sandbox.version``) are touched. A tag a
+    container still uses is kept and named: Docker refuses to remove it, and so do we.
+    """
+    keep = {runtime_tag(repo), base_tag()}
+    stale: list[str] = []
+    for image in client.images.list(name=repo) + client.images.list(name=BASE_REPO):
+        for tag in image.tags:
+            name = tag.rsplit(":", 1)[0]
+            ours = name == BASE_REPO or VERSION_LABEL in (image.labels or {})
+            if ours and name in (repo, BASE_REPO) and tag not in keep:
+                stale.append(tag)
+    removed = []
+    for tag in sorted(set(stale), key=lambda t: t.startswith(BASE_REPO)):  # base tags last
+        try:
+            client.images.remove(tag)
+        except docker.errors.ImageNotFound:
+            continue
+        except docker.errors.APIError as exc:
+            say(f"kept {tag}: {exc.explanation or exc}")
+            continue
+        removed.append(tag)
+    say(f"pruned {len(removed)} old image tag(s)" + (f": {', '.join(removed)}" if removed else ""))
+    return removed
 
 
 def ensure_image(client: docker.DockerClient, repo: str) -> tuple[str, dict[str, str]]:

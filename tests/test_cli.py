@@ -11,9 +11,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-from sandbox_service import Client, pb
+from sandbox_service import Client, Settings, pb
+from sandbox_service.images import VERSION_LABEL, runtime_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.docker
@@ -30,6 +32,33 @@ def test_build_images_is_idempotent() -> None:
     assert proc.returncode == 0, proc.stderr
     assert "up to date" in proc.stdout and "runtime image" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("sandbox-runtime:")
+
+
+def test_build_images_prune_removes_other_versions_but_not_one_in_use(tmp_path: Path) -> None:
+    client = docker.from_env()
+    repo = Settings().image
+    current = runtime_tag(repo)
+    (tmp_path / "Dockerfile").write_text(f"FROM {current}\n")  # another version: its own image id
+    in_use, _ = client.images.build(
+        path=str(tmp_path), tag=f"{repo}:00000000000000aa", labels={VERSION_LABEL: "00000000000000aa"}
+    )
+    client.images.get(current).tag(repo, "00000000000000bb")  # an old tag of the same image
+    holder = client.containers.create(f"{repo}:00000000000000aa", ["true"])
+    try:
+        proc = run("build-images", "--prune")
+        assert proc.returncode == 0, proc.stderr
+        assert f"{repo}:00000000000000bb" in proc.stdout
+        assert f"kept {repo}:00000000000000aa" in proc.stdout
+        tags = {t for image in client.images.list(name=repo) for t in image.tags}
+        assert current in tags and f"{repo}:00000000000000aa" in tags
+        assert f"{repo}:00000000000000bb" not in tags
+    finally:
+        holder.remove(force=True)
+    proc = run("build-images", "--prune")
+    assert f"pruned 1 old image tag(s): {repo}:00000000000000aa" in proc.stdout
+    with pytest.raises(docker.errors.ImageNotFound):
+        client.images.get(in_use.id)
+    assert client.images.get(current)  # this version's image is never touched
 
 
 def test_score_examples(tmp_path: Path) -> None:
