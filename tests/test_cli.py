@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -98,11 +99,11 @@ def test_score_reports_bad_lines_and_keeps_the_good(tmp_path: Path) -> None:
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["ok"]
 
 
-def _serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     """Start `sandbox-service serve` and wait until it prints its address."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "sandbox_service", "serve", "--port", "0", "--metrics-port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     assert proc.stdout is not None
     seen = []
@@ -145,7 +146,10 @@ def test_serve_embedded_default_answers_and_stops_cleanly() -> None:
 
 
 def test_serve_joins_an_existing_cluster(ray_cluster: Any) -> None:
-    proc, address = _serve("--ray-address", ray_cluster.cluster.address)
+    # its own resource: the session's shared service may already hold every `sandbox` slot
+    proc, address = _serve(
+        "--ray-address", ray_cluster.cluster.address, env={"SANDBOX_WORKER_RESOURCE": "sandbox_small"}
+    )
     try:
         with Client(address) as client:
             responses = list(client.score_many(
