@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -237,34 +238,47 @@ class ResultsFile:
             self._write_parquet()
 
     def _write_parquet(self) -> None:
+        """The old file's rows, then the journal's, into a new file that replaces it atomically.
+
+        Streamed a row group at a time, so memory stays bounded however many results there are.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        lines = self.journal.read_text(encoding="utf-8").splitlines() if self.journal.exists() else []
-        if not lines and self.path.exists():
-            self.journal.unlink(missing_ok=True)
+        if self.path.exists() and not (self.journal.exists() and self.journal.stat().st_size):
+            self.journal.unlink(missing_ok=True)  # nothing new: the file is already whole
             return
-        rows = []
-        for line in lines:
-            r = json.loads(line)
-            rows.append(
-                {
-                    "id": r["id"],
-                    "reward": float(r["reward"]),
-                    "accepted": bool(r["accepted"]),
-                    "verdict": r["verdict"],
-                    "passed": int(r["passed"]),
-                    "total": int(r["total"]),
-                    "result": line,
-                }
-            )
-        table = pa.Table.from_pylist(rows, schema=_schema())
-        if self.path.exists():
-            table = pa.concat_tables([pq.read_table(self.path, schema=_schema()), table])
+        schema = _schema()
         tmp = self.path.with_name(self.path.name + ".tmp")
-        pq.write_table(table, tmp)
+        with pq.ParquetWriter(tmp, schema) as writer:
+            if self.path.exists():
+                for batch in pq.ParquetFile(self.path).iter_batches(batch_size=_ROW_GROUP):
+                    writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+            if self.journal.exists():
+                with self.journal.open(encoding="utf-8") as f:
+                    for lines in iter(lambda: list(itertools.islice(f, _ROW_GROUP)), []):
+                        writer.write_table(
+                            pa.Table.from_pylist([_row(line) for line in lines], schema=schema)
+                        )
         os.replace(tmp, self.path)  # the old file stays whole until the new one is complete
         self.journal.unlink(missing_ok=True)
+
+
+_ROW_GROUP = 65_536
+
+
+def _row(line: str) -> dict[str, Any]:
+    """A Parquet row from one journal line: the columns to filter on, and the whole line."""
+    r = json.loads(line)
+    return {
+        "id": r["id"],
+        "reward": float(r["reward"]),
+        "accepted": bool(r["accepted"]),
+        "verdict": r["verdict"],
+        "passed": int(r["passed"]),
+        "total": int(r["total"]),
+        "result": line.rstrip("\n"),
+    }
 
 
 def _schema() -> Any:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import sandbox_service.rescore as rescore_module
 from sandbox_service import pb
 from sandbox_service.pool import POOL_LABEL
 from sandbox_service.rescore import ResultsFile, Summary, _Reporter, read_samples, rescore
@@ -336,3 +337,34 @@ def test_sandbox_errors_are_reported_not_written(tmp_path: Path) -> None:
     out = ResultsFile(tmp_path / "out.jsonl")
     assert out.open() == {ids[0], ids[2]}
     out.close()
+
+
+def test_parquet_output_is_rewritten_a_row_group_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old rows then new ones, streamed in groups (tiny here), so memory does not grow with the output."""
+    monkeypatch.setattr(rescore_module, "_ROW_GROUP", 3)
+    path = tmp_path / "out.parquet"
+
+    def one_run(ids: list[str]) -> set[str]:
+        out = ResultsFile(path)
+        done = out.open()
+        for i in ids:
+            out.write(pb.ScoreResponse(id=i, verdict=pb.ACCEPTED, reward=1.0, accepted=True))
+        out.close()
+        return done
+
+    first = [f"a{i}" for i in range(10)]
+    assert one_run(first) == set()
+    second = [f"b{i}" for i in range(7)]
+    assert one_run(second) == set(first)
+    assert not (tmp_path / "out.parquet.partial.jsonl").exists()
+    parquet = pq.ParquetFile(path)
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups)]
+    assert max(groups) == 3 and sum(groups) == 17, groups
+    table = parquet.read()
+    assert table.column("id").to_pylist() == first + second
+    assert set(table.column("verdict").to_pylist()) == {"ACCEPTED"}
+    assert json.loads(table.column("result")[12].as_py())["id"] == "b2"
+    assert one_run([]) == set(first + second)  # nothing new: the file is left as it is
+    assert pq.ParquetFile(path).metadata.num_row_groups == len(groups)
