@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import docker
 import pytest
@@ -144,19 +145,23 @@ def test_killed_agent_is_retried_on_a_fresh_container(loop_thread: LoopThread) -
         harness.close()
 
 
+def pool_labelled_sleeper(docker_client: docker.DockerClient, owner_pid: int) -> Any:
+    """A container carrying our pool's labels, as if an engine in process ``owner_pid`` had made it."""
+    return docker_client.containers.run(
+        runtime_tag(make_settings().image),
+        ["sleep", "300"],
+        detach=True,
+        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{owner_pid}:12345.000"},
+        network_mode="none",
+    )
+
+
 def test_leftovers_of_a_dead_owner_are_removed_at_start(
     loop_thread: LoopThread, docker_client: docker.DockerClient
 ) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    tag = runtime_tag(make_settings().image)
-    orphan = docker_client.containers.run(
-        tag,
-        ["sleep", "300"],
-        detach=True,
-        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{dead.pid}:12345.000"},
-        network_mode="none",
-    )
+    orphan = pool_labelled_sleeper(docker_client, owner_pid=dead.pid)
     try:
         harness = EngineHarness(loop_thread, make_settings(pool_size=1))
         harness.close()
@@ -173,14 +178,7 @@ def test_a_container_removed_while_listing_does_not_fail_the_start(
     loop_thread: LoopThread, docker_client: docker.DockerClient
 ) -> None:
     """Another engine's container may go between Docker's listing and its inspection (seen in CI)."""
-    tag = runtime_tag(make_settings().image)
-    other = docker_client.containers.run(
-        tag,
-        ["sleep", "300"],
-        detach=True,
-        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{os.getpid()}:12345.000"},
-        network_mode="none",
-    )
+    other = pool_labelled_sleeper(docker_client, owner_pid=os.getpid())
     client = docker.from_env()
     listed = client.api.containers
 
@@ -191,7 +189,7 @@ def test_a_container_removed_while_listing_does_not_fail_the_start(
 
     client.api.containers = list_then_remove  # type: ignore[method-assign]
     try:
-        pool = ContainerPool(make_settings(pool_size=1), tag, client)
+        pool = ContainerPool(make_settings(pool_size=1), runtime_tag(make_settings().image), client)
         loop_thread.run(pool.start())
         loop_thread.run(pool.close())
     finally:
