@@ -175,7 +175,12 @@ def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], 
         version = tag.rsplit(":", 1)[1]
         say(f"building {tag}")
         client.images.build(
-            path=ctx, tag=tag, buildargs={"BASE": base_tag()}, labels={VERSION_LABEL: version}, rm=True
+            path=ctx,
+            tag=tag,
+            buildargs={"BASE": base_tag()},
+            labels={VERSION_LABEL: version},
+            rm=True,
+            forcerm=True,  # no intermediate container is left, even when a step fails
         )
     say(f"runtime image {tag} built")
     return tag

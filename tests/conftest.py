@@ -201,14 +201,21 @@ def service(loop_thread: LoopThread, ray_cluster: RayCluster) -> Iterator[Servic
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test has finished: no container, socket dir or program process of ours is left."""
+    try:
+        before = {c["Id"] for c in docker.from_env().api.containers(all=True)}
+    except docker.errors.DockerException:
+        before = set()
     yield
     # Runs after the session-scoped engines are closed (it is set up first, so torn down last).
     try:
         client = docker.from_env()
         # Any prefix: the CLI tests start engines in subprocesses with the default one.
         left = client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
+        # Nor any other container the tests made (image builds, helpers), whatever its labels.
+        made = [c for c in client.api.containers(all=True) if c["Id"] not in before]
     except docker.errors.DockerException:
         return
+    assert not made, f"containers left by the tests: {[(c['Names'], c['Image']) for c in made]}"
     socks = [
         p
         for p in Path(tempfile.gettempdir()).glob("sandbox-sock-*")

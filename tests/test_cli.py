@@ -41,7 +41,11 @@ def test_build_images_prune_removes_other_versions_but_not_one_in_use(tmp_path: 
     current = runtime_tag(repo)
     (tmp_path / "Dockerfile").write_text(f"FROM {current}\n")  # another version: its own image id
     in_use, _ = client.images.build(
-        path=str(tmp_path), tag=f"{repo}:00000000000000aa", labels={VERSION_LABEL: "00000000000000aa"}
+        path=str(tmp_path),
+        tag=f"{repo}:00000000000000aa",
+        labels={VERSION_LABEL: "00000000000000aa"},
+        rm=True,
+        forcerm=True,
     )
     client.images.get(current).tag(repo, "00000000000000bb")  # an old tag of the same image
     holder = client.containers.create(f"{repo}:00000000000000aa", ["true"])
