@@ -31,7 +31,7 @@ from .errors import InvalidRequest
 from .mathcheck.extract import find_boxes
 from .v1 import sandbox_pb2 as pb
 
-__all__ = ["FORMATS", "AdapterError", "extract_code", "gold_answer", "to_request"]
+__all__ = ["FORMATS", "AdapterError", "extract_code", "gold_answer", "response_language", "to_request"]
 
 
 class AdapterError(InvalidRequest):
@@ -65,6 +65,17 @@ def extract_code(response: str, language: str = "python") -> str | None:
             untagged = m.group(2)
     code = tagged if tagged is not None else untagged
     return code if code is not None and code.strip() else None
+
+
+def response_language(response: str, default: str = "python") -> str:
+    """The language of the last fenced block tagged with one we run (``default`` when none is)."""
+    if "</think>" in response:
+        response = response.rsplit("</think>", 1)[1]
+    found = default
+    for m in _FENCE.finditer(response):
+        tag = m.group(1).lower()
+        found = next((lang for lang, tags in _LANG_TAGS.items() if tag in tags), found)
+    return found
 
 
 # --- rows -------------------------------------------------------------------------------------------
@@ -169,6 +180,24 @@ class VerlRow(_Row):
     data_source: str = ""
     reward_model: RewardModel
     extra_info: dict[str, Any] | None = None
+
+
+class _TestIO(BaseModel):
+    input: str
+    output: str
+
+
+class CodeforcesRow(_Row):
+    """``open-r1/codeforces``: limits in seconds and megabytes, tests, an optional Python checker."""
+
+    id: str = ""
+    time_limit: float | None = Field(default=None, gt=0)
+    memory_limit: float | None = Field(default=None, gt=0)
+    official_tests: list[_TestIO] = []
+    generated_tests: list[_TestIO] | None = None
+    generated_checker: str | None = None
+    input_mode: str | None = "stdio"
+    interaction_format: str | None = None
 
 
 class MathRow(_Row):
@@ -300,6 +329,59 @@ def verification_info(row: dict[str, Any], response: str, request_id: str) -> pb
     return _code(_program(response, language), tests, request_id, language)
 
 
+_CF_CHECKER = """\
+# open-r1's contract: `python checker.py input.txt correct_output.txt solution_output.txt` prints
+# 1 (accept) or 0; ours: `checker input expected actual`, exit 0 accepts and 1 rejects.
+import contextlib, io, os, sys, tempfile
+SOURCE = {source!r}
+work = tempfile.mkdtemp()
+names = ("input.txt", "correct_output.txt", "solution_output.txt")
+for src, name in zip(sys.argv[1:4], names):
+    os.symlink(src, os.path.join(work, name))
+os.chdir(work)
+sys.argv = ["checker.py", *names]
+out, clean = io.StringIO(), True
+try:
+    with contextlib.redirect_stdout(out):
+        exec(compile(SOURCE, "checker.py", "exec"), {{"__name__": "__main__"}})
+except SystemExit as exc:
+    clean = exc.code in (None, 0)
+except Exception as exc:  # the checker choked on the output: not a "1", so not accepted
+    print(f"checker raised {{type(exc).__name__}}: {{exc}}", file=sys.stderr)
+    clean = False
+said = out.getvalue().split()
+sys.exit(0 if clean and said and said[-1] == "1" else 1)
+"""
+
+
+def codeforces(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: CodeforcesRow = _validate(CodeforcesRow, row)
+    if r.interaction_format and r.interaction_format.strip():
+        raise AdapterError("interaction_format", "interactive problems are not supported")
+    if (r.input_mode or "stdio") != "stdio":
+        raise AdapterError("input_mode", f"{r.input_mode!r}: only stdio problems are supported")
+    if not r.official_tests:
+        raise AdapterError("official_tests", "the row has no official tests")
+    checker = pb.Checker(kind=pb.TOKENS)  # Codeforces' usual comparison: whitespace-separated tokens
+    if r.generated_checker and r.generated_checker.strip():
+        checker = pb.Checker(
+            kind=pb.CUSTOM,
+            checker_source=_CF_CHECKER.format(source=r.generated_checker),
+            checker_language="python",
+        )
+    tests = [
+        pb.TestCase(stdio=pb.StdioTest(stdin=t.input, expected_stdout=t.output), checker=checker)
+        for t in r.official_tests + (r.generated_tests or [])
+    ]
+    language = response_language(response)
+    limits: dict[str, int] = {}
+    if r.time_limit:
+        limits["time_limit_ms"] = round(r.time_limit * 1000)
+    if r.memory_limit:
+        limits["memory_limit_mb"] = round(r.memory_limit)
+    return _code(_program(response, language), tests, request_id or r.id, language, **limits)
+
+
 def gold_answer(value: str) -> str:
     """The gold answer of a math row: after GSM8K's ``####``, the last box of a MATH solution, or as is."""
     if "####" in value:
@@ -358,6 +440,7 @@ FORMATS: dict[str, Callable[[dict[str, Any], str, str], pb.ScoreRequest]] = {
     "apps": apps,
     "taco": apps,
     "codecontests": apps,
+    "codeforces": codeforces,
     "verification_info": verification_info,
     "primeintellect": verification_info,
     "open-r1": verification_info,

@@ -13,9 +13,9 @@ else as a math answer. Each call returns ``{"score": reward, "acc", "passed", "t
 **TRL** (``GRPOTrainer(reward_funcs=[code_reward, math_reward])``): async functions of
 ``(prompts, completions, **dataset_columns) -> list[float | None]``. ``code_reward`` finds the tests
 in the dataset's columns (``verification_info``, ``input_output``, ``test``+``entry_point``,
-``test_list``, ``public_test_cases``, ``reward_model``); ``math_reward`` the gold answer in
-``gold``/``answer``/``solution``/``ground_truth``. ``None`` marks a sample the sandbox could not judge:
-TRL leaves it out instead of punishing it.
+``test_list``, ``public_test_cases``, ``official_tests``, ``reward_model``); ``math_reward`` the gold
+answer in ``gold``/``answer``/``solution``/``ground_truth``. ``None`` marks a sample the sandbox could
+not judge: TRL leaves it out instead of punishing it.
 
 **OpenRLHF** (``--remote_rm_url http://HOST:PORT/get_reward``): ``openrlhf_rewards`` is the body of
 that endpoint, served by ``sandbox-service serve --http-port PORT`` (see ``http_front``).
@@ -309,6 +309,7 @@ CODE_COLUMNS = (
     ("entry_point", "humaneval"),
     ("test_list", "mbpp"),
     ("public_test_cases", "livecodebench"),
+    ("official_tests", "codeforces"),
     ("reward_model", "verl"),
 )
 """Which dataset column tells which adapter ``code_reward`` uses, first match wins."""

@@ -158,6 +158,44 @@ VINFO_ROW = {
     ),
 }
 
+# open-r1/codeforces: limits in seconds and MB; a generated Python checker for problems with many answers
+CF_ROW = {
+    "id": "1873/A",
+    "contest_id": "1873",
+    "index": "A",
+    "title": "Sum",
+    "time_limit": 1.0,
+    "memory_limit": 256.0,
+    "input_mode": "stdio",
+    "interaction_format": None,
+    "official_tests": [{"input": "3 4\n", "output": "7\n"}, {"input": "10 -2\n", "output": "8\n"}],
+    "official_tests_complete": True,
+    "generated_checker": None,
+}
+CF_CHECKER = """import sys
+
+def main():
+    input_path, correct_output_path, solution_output_path = sys.argv[1:4]
+    with open(input_path) as f:
+        n = int(f.read().split()[0])
+    with open(solution_output_path) as f:
+        a, b = map(int, f.read().split())  # raises on anything else: a rejection
+    print(1 if a > 0 and b > 0 and a + b == n else 0)
+
+if __name__ == "__main__":
+    main()
+"""
+CF_SPLIT_ROW = {  # "print any two positive integers summing to n": the expected output is one of many
+    **CF_ROW,
+    "id": "1900/B",
+    "official_tests": [{"input": "5\n", "output": "2 3\n"}, {"input": "9\n", "output": "4 5\n"}],
+    "generated_checker": CF_CHECKER,
+}
+CF_BY_NAME_ROW = {  # some generated checkers open the files by their conventional names
+    **CF_SPLIT_ROW,
+    "generated_checker": CF_CHECKER.replace("sys.argv[1:4]", '"input.txt", "x", "solution_output.txt"'),
+}
+
 
 def code_block(source: str) -> str:
     return f"Sure.\n{FENCE}python\n{source}{FENCE}\n"
@@ -179,6 +217,30 @@ CASES: list[tuple[str, str, dict[str, Any], str, float]] = [
     ("apps-stdin-bad", "taco", APPS_STDIN_ROW, code_block("n = int(input())\nprint(n + n)\n"), 0.0),
     ("apps-call", "apps", APPS_CALL_ROW, code_block("def add(a, b):\n    return a + b\n"), 1.0),
     ("vinfo", "verification_info", VINFO_ROW, code_block("print(int(input()) * 2)\n"), 1.0),
+    ("cf-tokens", "codeforces", CF_ROW, code_block("print(sum(map(int, input().split())), ' ')\n"), 1.0),
+    (
+        "cf-cpp",
+        "codeforces",
+        CF_ROW,
+        f'{FENCE}cpp\n#include <cstdio>\nint main(){{long a,b;scanf("%ld %ld",&a,&b);printf("%ld\\n",a+b);}}\n{FENCE}',
+        1.0,
+    ),
+    (
+        "cf-checker-other-answer",
+        "codeforces",
+        CF_SPLIT_ROW,
+        code_block("n = int(input())\nprint(1, n - 1)\n"),
+        1.0,
+    ),
+    (
+        "cf-checker-by-name",
+        "codeforces",
+        CF_BY_NAME_ROW,
+        code_block("n = int(input())\nprint(n - 1, 1)\n"),
+        1.0,
+    ),
+    ("cf-checker-wrong", "codeforces", CF_SPLIT_ROW, code_block("n = int(input())\nprint(0, n)\n"), 0.0),
+    ("cf-checker-garbage", "codeforces", CF_SPLIT_ROW, code_block("print('two numbers')\n"), 0.0),
     ("vinfo-bad", "primeintellect", VINFO_ROW, code_block("print(4)\n"), 0.5),
     (
         "verl-code",
@@ -234,6 +296,9 @@ def test_adapters_on_dataset_shaped_rows(engine: EngineHarness) -> None:
     results = score_all(engine, requests)
     got = {rid: results[rid].reward for rid, *_ in CASES}
     assert got == {rid: reward for rid, *_, reward in CASES}
+    # every zero is the program's own failure, never an unjudged sample
+    assert {pb.Verdict.Name(r.verdict) for r in results.values()} <= {"ACCEPTED", "WRONG_ANSWER"}
+    assert "checker raised ValueError" in results["cf-checker-garbage"].tests[0].message
 
 
 def test_lcb_decodes_both_encodings_into_the_right_tests() -> None:
@@ -245,6 +310,18 @@ def test_lcb_decodes_both_encodings_into_the_right_tests() -> None:
     ]
     stdin = to_request("livecodebench", LCB_STDIN_ROW, "print(1)", "y")
     assert [t.stdio.stdin for t in stdin.code.tests] == ["1 2\n", "5 7\n"]
+
+
+def test_codeforces_limits_language_and_checker() -> None:
+    req = to_request("codeforces", {**CF_ROW, "time_limit": 2.5, "memory_limit": 512.0}, "print(1)", "")
+    assert req.id == "1873/A" and req.code.language == "python"
+    assert (req.code.limits.time_limit_ms, req.code.limits.memory_limit_mb) == (2500, 512)
+    assert {t.checker.kind for t in req.code.tests} == {pb.TOKENS}
+    cpp = to_request("codeforces", CF_SPLIT_ROW, f"{FENCE}c++\nint main(){{}}\n{FENCE}", "x")
+    assert cpp.code.language == "cpp" and cpp.code.source == "int main(){}\n"
+    assert all(t.checker.kind == pb.CUSTOM and t.checker.checker_language == "python" for t in cpp.code.tests)
+    generated = {**CF_ROW, "generated_tests": [{"input": "1 1\n", "output": "2\n"}]}
+    assert len(to_request("codeforces", generated, "print(1)", "x").code.tests) == 3
 
 
 def test_gold_answers() -> None:
@@ -282,6 +359,11 @@ class _Evil:
             {"verification_info": {"test_cases": [{"input": "1", "output": "1", "type": "interactive"}]}},
             "verification_info.test_cases[0].type",
         ),
+        ("codeforces", {**CF_ROW, "interaction_format": "Ask at most 20 queries."}, "interaction_format"),
+        ("codeforces", {**CF_ROW, "input_mode": "file"}, "input_mode"),
+        ("codeforces", {**CF_ROW, "official_tests": []}, "official_tests"),
+        ("codeforces", {**CF_ROW, "time_limit": -1}, "time_limit"),
+        ("codeforces", {**CF_ROW, "official_tests": [{"input": "1"}]}, "official_tests.0.output"),
         ("verl", {"reward_model": {"ground_truth": {"foo": 1}}}, "reward_model.ground_truth"),
         ("verl", {"data_source": "x"}, "reward_model"),
         ("math", {"question": "no gold"}, "gold"),

@@ -202,6 +202,13 @@ def test_trl_reward_functions_called_as_trl_calls_them(default_service: None) ->
     )
     assert got == [1.0, 0.5] and logged == {"sandbox/unjudged_fraction": 0.0}
     assert asyncio.run(math_reward(["q", "q"], ["\\boxed{2}", "\\boxed{3}"], answer=["2", "2"])) == [1.0, 0.0]
+    codeforces = {  # open-r1/codeforces columns, as TRL passes a batch of them
+        "official_tests": [[{"input": "1 2\n", "output": "3\n"}, {"input": "5 5\n", "output": "10\n"}]] * 2,
+        "time_limit": [1.0, 1.0],
+        "memory_limit": [256.0, 256.0],
+        "generated_checker": [None, None],
+    }
+    assert asyncio.run(code_reward(["q", "q"], [GOOD, HALF], **codeforces)) == [1.0, 0.5]
     with pytest.raises(AdapterError, match="no test column"):
         asyncio.run(code_reward(["q"], ["x"], difficulty=["easy"]))
 
