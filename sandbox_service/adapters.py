@@ -47,14 +47,18 @@ _LANG_TAGS = {
 }
 
 
+def _after_thinking(response: str) -> str:
+    """What a response says after its last ``</think>`` (all of it when it has none)."""
+    return response.rsplit("</think>", 1)[-1]
+
+
 def extract_code(response: str, language: str = "python") -> str | None:
     """The program in a raw LLM response: the last fenced block in ``language``, else the last
     untagged block; text inside ``<think>`` is ignored. None when there is no block (or the response
     never closes its ``<think>``)."""
-    if "</think>" in response:
-        response = response.rsplit("</think>", 1)[1]
-    elif "<think>" in response:
+    if "<think>" in response and "</think>" not in response:
         return None
+    response = _after_thinking(response)
     tags = _LANG_TAGS.get(language, {language})
     tagged, untagged = None, None
     for m in _FENCE.finditer(response):
@@ -69,10 +73,8 @@ def extract_code(response: str, language: str = "python") -> str | None:
 
 def response_language(response: str, default: str = "python") -> str:
     """The language of the last fenced block tagged with one we run (``default`` when none is)."""
-    if "</think>" in response:
-        response = response.rsplit("</think>", 1)[1]
     found = default
-    for m in _FENCE.finditer(response):
+    for m in _FENCE.finditer(_after_thinking(response)):
         tag = m.group(1).lower()
         found = next((lang for lang, tags in _LANG_TAGS.items() if tag in tags), found)
     return found
