@@ -22,7 +22,7 @@ import pytest
 
 from sandbox_service.config import Settings
 from sandbox_service.engine import Engine
-from sandbox_service.pool import POOL_LABEL, UID_BASE, UID_LIMIT
+from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, UID_BASE, UID_LIMIT
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 T = TypeVar("T")
@@ -198,6 +198,16 @@ def service(loop_thread: LoopThread, ray_cluster: RayCluster) -> Iterator[Servic
     harness.stop()
 
 
+def pool_containers(client: docker.DockerClient, owner_pid: int | None = None) -> list[Any]:
+    """Our pools' containers (any prefix), or only those of the engine in process ``owner_pid``.
+
+    One may remove itself while Docker lists them: it is left out, not an error."""
+    found = client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
+    if owner_pid is None:
+        return found
+    return [c for c in found if c.labels.get(OWNER_LABEL, "").startswith(f"{owner_pid}:")]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test has finished: no container, socket dir or program process of ours is left."""
@@ -210,7 +220,7 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     try:
         client = docker.from_env()
         # Any prefix: the CLI tests start engines in subprocesses with the default one.
-        left = client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
+        left = pool_containers(client)
         # Nor any other container the tests made (image builds, helpers), whatever its labels.
         made = [c for c in client.api.containers(all=True) if c["Id"] not in before]
     except docker.errors.DockerException:

@@ -25,10 +25,9 @@ import pytest
 
 import sandbox_service.rescore as rescore_module
 from sandbox_service import pb
-from sandbox_service.pool import POOL_LABEL
 from sandbox_service.rescore import ResultsFile, Summary, _Reporter, read_samples, rescore
 
-from .conftest import ServiceHarness
+from .conftest import ServiceHarness, pool_containers
 
 pytestmark = pytest.mark.docker
 
@@ -93,11 +92,7 @@ def wait_containers_gone(pid: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     left: list[Any] = []
     while time.monotonic() < deadline:
-        left = [
-            c
-            for c in client.containers.list(all=True, ignore_removed=True, filters={"label": POOL_LABEL})
-            if f"-{pid}-" in c.name
-        ]
+        left = pool_containers(client, pid)
         if not left:
             return
         time.sleep(0.2)

@@ -34,6 +34,7 @@ from .conftest import (
     ServiceHarness,
     call,
     code_request,
+    pool_containers,
     service_settings,
     stdio,
     verdict,
@@ -184,16 +185,9 @@ def test_killing_a_worker_mid_stream_loses_nothing(service: ServiceHarness, dock
     wait_until(lambda: len(service.dispatcher.workers) == 2, 60, "a replacement worker")
     assert victim.name not in service.dispatcher.workers
 
-    def victims_containers() -> list[Any]:
-        return [
-            c
-            for c in docker_client.containers.list(
-                all=True, ignore_removed=True, filters={"label": "sandbox-service.pool"}
-            )
-            if c.labels.get("sandbox-service.owner", "").startswith(f"{victim_pid}:")
-        ]
-
-    wait_until(lambda: not victims_containers(), 60, "the dead worker's containers to go")
+    wait_until(
+        lambda: not pool_containers(docker_client, victim_pid), 60, "the dead worker's containers to go"
+    )
     with Client(service.address) as client:
         assert verdict(client.score(py("print(7)", "7"))) == "ACCEPTED"
 
