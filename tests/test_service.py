@@ -438,7 +438,10 @@ def test_full_queue_is_resource_exhausted_and_the_client_retries(
                 AsyncClient(small.address, retries=10, backoff=(0.2, 1.0)) as patient,
             ):
                 running = [asyncio.ensure_future(strict.score(r)) for r in slow]
-                while small.dispatcher.queued < 1:
+                deadline = time.monotonic() + 30
+                while small.dispatcher.queued < 1:  # two run, the third waits: the queue is full
+                    ended = [f.exception() or verdict(f.result()) for f in running if f.done()]
+                    assert not ended and time.monotonic() < deadline, f"the third never queued: {ended}"
                     await asyncio.sleep(0.01)
                 try:
                     await strict.score(py("print(1)", "1"))
