@@ -230,6 +230,13 @@ class Dispatcher:
         return len(self._queue)
 
     @property
+    def waiting(self) -> int:
+        """Queued samples no worker has credit for yet: what ``max_queue`` bounds. Jobs the pump
+        is about to hand to a worker with free credits are not waiting (several calls can be
+        admitted in one loop turn, before the pump runs)."""
+        return max(0, len(self._queue) - sum(w.free for w in self.workers.values()))
+
+    @property
     def in_flight(self) -> int:
         return sum(len(w.inflight) for w in self.workers.values())
 
@@ -238,7 +245,7 @@ class Dispatcher:
         if self.draining:
             raise ShuttingDown("the service is shutting down; retry on another instance")
         task = task_from_proto(request, self.settings)
-        if len(self._queue) >= self.settings.max_queue:
+        if self.waiting >= self.settings.max_queue:
             raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
         job = Job(
             key=next(self._keys),
@@ -308,7 +315,7 @@ class Dispatcher:
                     worker.inflight[job.key] = job
                     chunk.append(job)
                 self._spawn_task(self._run_chunk(worker, chunk))
-            if len(self._queue) < self.settings.max_queue:
+            if self.waiting < self.settings.max_queue:
                 self._room.set()
 
     async def _run_chunk(self, worker: WorkerHandle, jobs: list[Job]) -> None:

@@ -23,8 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox_service import Client
 from sandbox_service.client import AsyncClient
-from sandbox_service.dispatch import Dispatcher
-from sandbox_service.errors import InfrastructureError
+from sandbox_service.dispatch import Dispatcher, WorkerHandle
+from sandbox_service.errors import InfrastructureError, Overloaded
 from sandbox_service.v1 import sandbox_pb2 as pb
 from sandbox_service.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -422,6 +422,33 @@ def small_service(loop_thread: LoopThread, **overrides: Any) -> ServiceHarness:
     return ServiceHarness(
         loop_thread, service_settings(worker_resource="sandbox_small", worker_prefetch=0, **overrides)
     )
+
+
+def test_calls_admitted_before_the_pump_runs_are_not_counted_as_waiting() -> None:
+    """Logic only (workers without actors, pump not started). Several calls can be admitted in
+    one loop turn, before the pump hands any to a worker: the queue bound counts only the
+    samples no worker has credit for. Counting the raw queue refused the 2nd of 3 calls with
+    2 free credits and max_queue 1 (a CI failure)."""
+
+    async def scenario() -> None:
+        d = Dispatcher(service_settings(max_queue=1))
+        d.workers = {n: WorkerHandle(n, n, actor=None, pool_size=1, credits=1) for n in ("a", "b")}
+        for i in range(3):  # two for the free credits, one waiting
+            d.admit(py("print(1)", "1", f"r{i}"))
+        assert (d.queued, d.waiting) == (3, 1)
+        with pytest.raises(Overloaded, match=r"queue full \(1 samples waiting\)"):
+            d.admit(py("print(1)", "1", "r3"))
+        d.workers["a"].alive = False  # a dead worker's credits are not room
+        assert d.waiting == 2
+        d.workers["a"].alive = True
+        d.workers["b"].credits = 3  # more credit: more room, one call at a time
+        assert d.waiting == 0
+        d.admit(py("print(1)", "1", "r4"))
+        d.admit(py("print(1)", "1", "r5"))
+        with pytest.raises(Overloaded):
+            d.admit(py("print(1)", "1", "r6"))
+
+    asyncio.run(scenario())
 
 
 def test_full_queue_is_resource_exhausted_and_the_client_retries(
