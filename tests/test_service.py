@@ -221,8 +221,10 @@ def test_cancelling_a_stream_stops_its_samples(service: ServiceHarness, loop_thr
             for i in range(3):
                 spin.id = f"s{i}"
                 await call.write(spin)
-            await asyncio.sleep(1.0)
-            assert service.dispatcher.in_flight == 3
+            deadline = time.monotonic() + 15
+            while service.dispatcher.in_flight < 3:
+                assert time.monotonic() < deadline, f"only {service.dispatcher.in_flight} of 3 in flight"
+                await asyncio.sleep(0.05)
             call.cancel()
             await asyncio.sleep(0.2)
 
