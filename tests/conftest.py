@@ -98,6 +98,16 @@ def solo_engine(loop_thread: LoopThread, docker_client: docker.DockerClient) -> 
     harness.close()
 
 
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> None:
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,7 +17,16 @@ from sandbox_service.errors import DockerUnavailable, ImageError
 from sandbox_service.images import ensure_image, runtime_tag
 from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, ContainerPool
 
-from .conftest import TEST_PREFIX, EngineHarness, LoopThread, code_request, make_settings, stdio, verdict
+from .conftest import (
+    TEST_PREFIX,
+    EngineHarness,
+    LoopThread,
+    code_request,
+    make_settings,
+    stdio,
+    verdict,
+    wait_until,
+)
 
 pytestmark = pytest.mark.docker
 
@@ -99,10 +108,13 @@ def test_timeout_recycles_the_container(solo_engine: EngineHarness) -> None:
 
 
 def _kill_agent_soon(harness: EngineHarness, delay: float) -> threading.Thread:
-    container = next(iter(harness.engine.pool._live.values()))
-    pid = container.agent_host_pid()
+    """Kill the one container's agent ``delay`` s after the next sample takes the container."""
+    pool = harness.engine.pool
+    wait_until(lambda: pool.idle == 1, 30, "the container ready")
+    pid = next(iter(pool._live.values())).agent_host_pid()
 
     def kill() -> None:
+        wait_until(lambda: pool.idle == 0, 30, "the sample to take the container", interval=0.01)
         time.sleep(delay)
         os.kill(pid, signal.SIGKILL)
 

@@ -38,6 +38,7 @@ from .conftest import (
     service_settings,
     stdio,
     verdict,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.docker]
@@ -45,15 +46,6 @@ pytestmark = [pytest.mark.docker]
 
 def py(source: str, expected: str, rid: str = "t", **code: Any) -> pb.ScoreRequest:
     return code_request("python", source, [stdio("", expected)], rid=rid, **code)
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def total_recycles(service: ServiceHarness, reason: str) -> int:
