@@ -35,14 +35,21 @@ SLEEPY = "import time\ntime.sleep({s})\nprint(input())\n"
 
 
 def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "sandbox_service", "score", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # a signal to the group reaches only this run
-        **kwargs,
-    )
+    # A shell starts a background job with SIGINT ignored, and an ignored signal stays ignored
+    # across exec: the run would never see our Ctrl-C (CI launched in the background failed so).
+    # A caught signal is reset to the default by exec, so catch it here while spawning.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sandbox_service", "score", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a signal to the group reaches only this run
+            **kwargs,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
