@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = ["main"]
 
 EXIT_INVALID_INPUT = 2
 EXIT_SANDBOX_ERRORS = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM), e.g. a batch scheduler's preemption
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,7 +161,8 @@ def score_cmd(
     Rerunning the same command after a crash or Ctrl-C resumes: ids already in the output are skipped,
     so each id is written exactly once. Exit status: 0 every sample scored; 1 the run could not go on
     (Docker, the service); 2 some rows were invalid (reported, not written); 3 the sandbox failed on
-    some samples (not written: a rerun retries them); 130 interrupted (rerun to finish).
+    some samples (not written: a rerun retries them); 130 interrupted by Ctrl-C, 143 by SIGTERM
+    (both stop as gracefully: what finished is saved; rerun to finish).
     """
     from .rescore import ResultsFile, Summary, _Reporter, count_rows, read_samples
 
@@ -176,6 +180,7 @@ def score_cmd(
     if done:
         err.print(f"resuming: {len(done)} results already in {output}")
     summary = Summary()
+    sigterm = _Sigterm()
     status = 0
     columns = (
         TextColumn("scoring"),
@@ -199,13 +204,19 @@ def score_cmd(
             )
             samples = read_samples(input_path, fmt, response_column, id_column)
             if server:
-                asyncio.run(_remote(samples, reporter, done, concurrency, server, token_file, tls_ca))
+                run = _remote(samples, reporter, done, concurrency, server, token_file, tls_ca)
             else:
-                asyncio.run(_embedded(samples, reporter, done, concurrency, pool_size))
+                run = _embedded(samples, reporter, done, concurrency, pool_size)
+            asyncio.run(sigterm.run(run))
             bar.finish()
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: results so far are saved; rerun the command to finish")
-        status = 130
+        status = EXIT_INTERRUPTED
+    except asyncio.CancelledError:
+        if not sigterm.received:
+            raise
+        err.print("[yellow]terminated[/yellow] (SIGTERM): results so far are saved; rerun to finish")
+        status = EXIT_TERMINATED
     except (SandboxServiceError, grpc.RpcError, OSError) as exc:
         detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
         err.print(f"[red]error:[/red] {detail}; the results so far are saved, rerun to resume")
@@ -220,6 +231,29 @@ def score_cmd(
         elif summary.invalid:
             status = EXIT_INVALID_INPUT
     sys.exit(status)
+
+
+class _Sigterm:
+    """Runs the scoring coroutine so that SIGTERM cancels it as Ctrl-C does (asyncio.run then raises
+    CancelledError): the engine removes its containers and the output is finished, not left behind."""
+
+    def __init__(self) -> None:
+        self.received = False
+
+    async def run(self, coro: Any) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def stop() -> None:
+            self.received = True
+            task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        try:
+            await coro
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 async def _embedded(

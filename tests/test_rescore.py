@@ -138,17 +138,24 @@ def test_killed_run_resumes_with_every_id_exactly_once(tmp_path: Path, suffix: s
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_what_finished_and_the_rerun_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("sig", "status", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_saves_what_finished_and_the_rerun_completes(
+    tmp_path: Path, sig: signal.Signals, status: int, said: str
+) -> None:
     src = tmp_path / "in.jsonl"
     ids = write_requests(src, 40, sleep=0.25)
     out = tmp_path / "out.parquet"
     first = cli(str(src), "-o", str(out), "--pool-size", "2")
     wait_for_lines(tmp_path / "out.parquet.partial.jsonl", 8, first)
-    os.killpg(first.pid, signal.SIGINT)
+    os.killpg(first.pid, sig)
     _, err = first.communicate(timeout=60)
-    assert first.returncode == 130, err
-    assert "interrupted" in err and "rerun" in err
-    partial = result_ids(out)  # Ctrl-C still writes a whole Parquet file of what finished
+    assert first.returncode == status, err
+    assert said in err and "rerun" in err and "re-scoring summary" in err
+    partial = result_ids(out)  # the stop still writes a whole Parquet file of what finished
     assert 8 <= len(partial) < len(ids) and len(set(partial)) == len(partial)
     wait_containers_gone(first.pid, timeout=5)  # a graceful stop removes its containers itself
 
