@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -31,7 +32,6 @@ BASE_REPO = "sandbox-base"
 SUITE = "bookworm"
 AGENT_FILES = ("protocol.py", "agent.py", "zygote.py")
 VERSION_LABEL = "sandbox.version"
-_LOCK = Path(tempfile.gettempdir()) / "sandbox-service-images.lock"
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,14 +153,18 @@ def build_images(repo: str, mirror: str, say: Callable[[str], None] = print, pru
     ``prune``: then remove the tags older versions left behind (see ``prune_images``).
     """
     client = docker.from_env()
-    _LOCK.touch(exist_ok=True)
-    with _LOCK.open() as lock:
+    # The lock is the build files' own directory (flock works on a directory's fd), so no lock file
+    # is left anywhere, in the temp dir least of all.
+    lock = os.open(_docker_dir(), os.O_RDONLY | os.O_DIRECTORY)
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _build_base(client, mirror, say)
         tag = _build_runtime(client, repo, say)
         if prune:
             prune_images(client, repo, say)
         return tag
+    finally:
+        os.close(lock)  # releases the lock
 
 
 def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], None]) -> str:

@@ -175,7 +175,7 @@ class Service:
         self.dispatcher = dispatcher or Dispatcher(settings, ServiceMetrics())
         self.metrics = self.dispatcher.metrics
         self.server: grpc.aio.Server | None = None
-        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.health = health.aio.HealthServicer()
         self.port = 0
         self.metrics_port = 0
         self.http: HttpFront | None = None  # the HTTP door, when settings.http_port is set

@@ -121,7 +121,13 @@ class RayCluster:
         import ray
         from ray.cluster_utils import Cluster
 
+        # Everything Ray writes goes under a dir this fixture owns and removes: the nodes' session
+        # files (temp_dir) and the address file `Cluster` writes under $RAY_TMPDIR/ray, which would
+        # otherwise be /tmp/ray, a dir only machines where some earlier Ray ran have.
         self.temp_dir = tempfile.mkdtemp(prefix="ray-")
+        self._saved_ray_tmpdir = os.environ.get("RAY_TMPDIR")
+        os.environ["RAY_TMPDIR"] = self.temp_dir
+        os.makedirs(os.path.join(self.temp_dir, "ray"))
         node = {"num_cpus": 1, "resources": {"sandbox": 2, "sandbox_small": 1}}
         self.cluster = Cluster(
             initialize_head=True,
@@ -143,6 +149,10 @@ class RayCluster:
             time.sleep(0.2)
         left = self.processes()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+        if self._saved_ray_tmpdir is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = self._saved_ray_tmpdir
         assert not left, f"Ray processes outlived the cluster: {left}"
 
     def processes(self) -> list[str]:
@@ -227,12 +237,22 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
         before = set()
     yield
     # Runs after the session-scoped engines are closed (it is set up first, so torn down last).
+    # Another test run may share this machine: its pools' containers (owner alive, not of this run)
+    # and their program processes are not ours to judge.
+    ours = {os.getpid(), *(c.pid for c in psutil.Process().children(recursive=True))}
     try:
         client = docker.from_env()
         # Any prefix: the CLI tests start engines in subprocesses with the default one.
-        left = pool_containers(client)
+        left = [c for c in pool_containers(client) if not _foreign(c.labels, ours)]
         # Nor any other container the tests made (image builds, helpers), whatever its labels.
-        made = [c for c in client.api.containers(all=True) if c["Id"] not in before]
+        made = [
+            c
+            for c in client.api.containers(all=True)
+            if c["Id"] not in before and not _foreign(c.get("Labels") or {}, ours)
+        ]
+        foreign_ids = {
+            c["Id"] for c in client.api.containers(all=True) if _foreign(c.get("Labels") or {}, ours)
+        }
     except docker.errors.DockerException:
         return
     assert not made, f"containers left by the tests: {[(c['Names'], c['Image']) for c in made]}"
@@ -244,17 +264,47 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     procs = [
         p.info
         for p in psutil.process_iter(["pid", "uids", "name"])
-        if p.info["uids"] and UID_BASE < p.info["uids"].real < UID_LIMIT
+        if p.info["uids"]
+        and _is_sandbox_uid(p.info["uids"].real)
+        and _container_of(p.info["pid"]) not in foreign_ids
     ]
     math_workers = [
         p.info["pid"]
-        for p in psutil.process_iter(["pid", "cmdline"])
+        for p in psutil.process_iter(["pid", "ppid", "cmdline"])
         if "sandbox_service.mathcheck.child" in (p.info["cmdline"] or [])
+        and (p.info["ppid"] in ours or p.info["ppid"] == 1)
     ]
     assert not left, f"containers leaked: {[c.name for c in left]}"
     assert not math_workers, f"math worker processes leaked: {math_workers}"
     assert not socks, f"socket dirs leaked: {socks}"
     assert not procs, f"program processes leaked: {procs}"
+
+
+def _foreign(labels: dict[str, str], ours: set[int]) -> bool:
+    """A pool container of another live process that is not this test run (a concurrent run)."""
+    owner = labels.get(OWNER_LABEL, "")
+    if POOL_LABEL not in labels or ":" not in owner:
+        return False
+    pid = int(owner.split(":", 1)[0])
+    return pid not in ours and psutil.pid_exists(pid)
+
+
+def _is_sandbox_uid(uid: int) -> bool:
+    """A program uid."""
+    return UID_BASE < uid < UID_LIMIT
+
+
+def _container_of(pid: int) -> str:
+    """The Docker container id a process runs in ('' if none or gone)."""
+    try:
+        text = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        tail = line.rsplit("/", 1)[-1]
+        if len(tail) == 64 and "docker" in line:
+            return tail
+    return ""
 
 
 # -- request builders -------------------------------------------------------------------------
