@@ -76,11 +76,12 @@ def _oom_counter_path():
 
 
 class Agent:
-    def __init__(self, sock, uid):
+    def __init__(self, sock, uid, trusted_uid):
         # A tmpfs takes the mode of the image's directory, not Docker's mode= option; we own its root.
         os.chmod("/work", 0o1777)
         self.sock = sock
         self.uid = uid
+        self.trusted_uid = trusted_uid  # the trusted side of assertion and call tests (boundary/)
         self.oom_path, self.oom_key = _oom_counter_path()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         zygote = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
@@ -108,7 +109,7 @@ class Agent:
         return -1
 
     def program_pids(self):
-        return _live_pids(self.uid)
+        return _live_pids((self.uid, self.trusted_uid))
 
     def dirty(self):
         for d in WIPE_DIRS:
@@ -123,18 +124,25 @@ class Agent:
         """Kill every process of the program uid and wipe the writable dirs. Returns (ms, leftover)."""
         t0 = time.monotonic()
         if self.dirty():
-            pid = os.fork()
-            if pid == 0:  # the killer: same uid as the program, so kill(-1) reaches exactly its processes
-                try:
-                    os.setgroups([])
-                    os.setgid(self.uid)
-                    os.setuid(self.uid)
-                    _kill_all_and_wipe()
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
+            # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
+            # The program's killer also wipes its writable dirs.
+            for uid in (self.uid, self.trusted_uid):
+                if uid == self.uid or _live_pids((uid,)):
+                    self._kill_as(uid, wipe=uid == self.uid)
         leftover = len(self.program_pids())
         return (time.monotonic() - t0) * 1000.0, leftover
+
+    def _kill_as(self, uid, wipe):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                _kill_all_and_wipe(wipe)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
 
     # -- requests ----------------------------------------------------------------------------
     def op_write(self, req, blobs):
@@ -174,12 +182,13 @@ class Agent:
         zreq = {
             "mode": req["mode"],
             "uid": self.uid,
+            "trusted_uid": self.trusted_uid,
             "cwd": req.get("cwd", "/work"),
             "argv": req.get("argv", []),
             "env": PROGRAM_ENV,
             "rlimits": req["rlimits"],
         }
-        for key in ("path", "harness", "nonce", "function", "args_path", "test_path", "args"):
+        for key in ("path", "harness", "nonce", "function", "args"):
             if key in req:
                 zreq[key] = req[key]
         oom_before = self.oom_kills()
@@ -187,7 +196,7 @@ class Agent:
         socket.send_fds(self.zsock, [json.dumps(zreq).encode()], [in_r, out_w, err_w, st_w])
         for fd in (in_r, out_w, err_w, st_w):
             os.close(fd)
-        pid = json.loads(self.zsock.recv(1 << 16))["pid"]
+        pids = json.loads(self.zsock.recv(1 << 16))["pids"]
 
         bufs = {out_r: bytearray(), err_r: bytearray(), st_r: bytearray()}
         counts = {out_r: 0, err_r: 0, st_r: 0}
@@ -239,13 +248,13 @@ class Agent:
                 bufs[fd] += data[:room]
             if counts[fd] > max_out and exceeded is None:
                 exceeded = names[fd]
-                _kill(pid)
+                _kill(pids)
 
         while exit_info is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 and not timed_out:
                 timed_out = True
-                _kill(pid)
+                _kill(pids)
                 deadline = time.monotonic() + 5.0  # the fork server reports the kill promptly
                 continue
             if remaining <= 0:
@@ -253,9 +262,9 @@ class Agent:
             now = time.monotonic()
             if cpu_limit_s and now >= next_cpu_check and not timed_out:
                 next_cpu_check = now + CPU_POLL_S
-                if not cpu_exceeded and _cpu_seconds(pid) > cpu_limit_s:
+                if not cpu_exceeded and sum(_cpu_seconds(pid) for pid in pids) > cpu_limit_s:
                     cpu_exceeded = True
-                    _kill(pid)  # RLIMIT_CPU counts whole seconds; this enforces the limit to ~50 ms
+                    _kill(pids)  # RLIMIT_CPU counts whole seconds; this enforces the limit to ~50 ms
             wait_s = min(remaining, next_cpu_check - now) if cpu_limit_s else remaining
             for fd, _ev in poller.poll(max(1, int(wait_s * 1000) + 1)):
                 if fd == self.zsock.fileno():
@@ -297,6 +306,7 @@ class Agent:
             "timed_out": timed_out,
             "cpu_exceeded": cpu_exceeded,
             "exceeded": exceeded,
+            "program_status": exit_info.get("program_status"),
             "oom_kills": max(0, self.oom_kills() - oom_before) if oom_before >= 0 else 0,
             "stdout_bytes": counts[out_r],
             "stderr_bytes": counts[err_r],
@@ -323,11 +333,12 @@ class Agent:
             self.sock.sendall(encode(header, out))
 
 
-def _kill(pid):
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _cpu_seconds(pid):
@@ -351,14 +362,14 @@ def _adopt(src, name):
     return name
 
 
-def _live_pids(uid, exclude=0):
-    """Live processes of ``uid`` (zombies excluded: init reaps them)."""
+def _live_pids(uids, exclude=0):
+    """Live processes of any of ``uids`` (zombies excluded: init reaps them)."""
     pids = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == exclude:
             continue
         try:
-            if os.stat("/proc/" + name).st_uid != uid:
+            if os.stat("/proc/" + name).st_uid not in uids:
                 continue
             with open("/proc/" + name + "/stat", "rb") as f:
                 state = f.read().rpartition(b")")[2].split()[0]
@@ -369,8 +380,8 @@ def _live_pids(uid, exclude=0):
     return pids
 
 
-def _kill_all_and_wipe():
-    """In the killer process (program uid): SIGKILL everything we may signal, then wipe.
+def _kill_all_and_wipe(wipe=True):
+    """In the killer process (the target uid): SIGKILL everything we may signal, then wipe.
 
     ``kill(-1)`` cannot tell us when we are done (Linux reports success whenever any other process
     exists, even one we may not signal), so each round re-reads /proc for survivors of our uid; a fork
@@ -380,10 +391,10 @@ def _kill_all_and_wipe():
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
         os.kill(-1, signal.SIGKILL)  # Linux never signals the caller itself
-        if not _live_pids(uid, exclude=me):
+        if not _live_pids((uid,), exclude=me):
             break
         time.sleep(0.001)
-    for d in WIPE_DIRS:
+    for d in WIPE_DIRS if wipe else ():
         _wipe(d)
 
 
@@ -409,6 +420,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", required=True)
     parser.add_argument("--uid", type=int, required=True)
+    parser.add_argument("--trusted-uid", type=int, required=True)
     args = parser.parse_args()
     deadline = time.monotonic() + 30
     while True:
@@ -421,7 +433,7 @@ def main():
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-    Agent(sock, args.uid).serve()
+    Agent(sock, args.uid, args.trusted_uid).serve()
 
 
 if __name__ == "__main__":

@@ -13,18 +13,14 @@ this interpreter imports only what every Python run would and holds nothing secr
 program cannot tamper with the interpreter the next test is forked from.
 
 Harnesses (``harness`` in the request):
-- ``stdio``: the program runs as ``__main__``; its exit status is the result.
-- ``call``: the program runs as module ``__solution__``; the named function (or ``Class.method``, or a
-  method of ``Solution``) is called with the JSON argument list, and its JSON-encoded return value is
-  written to a private status pipe, prefixed by a per-run nonce the program never sees.
-- ``assert``: the program runs, then the test code runs in its namespace, then any ``test*``
-  functions the test code defined are called. Only then is ``<nonce> ok`` written to the status pipe;
-  exiting early (``sys.exit``, ``os._exit``, atexit tricks) never reaches that line.
-
-Known limit (documented, not hidden): the harness shares the program's process, as call and
-assertion semantics require. It binds the functions it uses before the program runs, so patching
-``builtins.exec``, ``json`` or ``os.write`` does not fool it, but a program that deliberately walks
-interpreter frames to read the nonce could forge completion.
+- ``stdio`` (and ``checker``): the program runs as ``__main__``; its exit status is the result. The
+  status pipe only reports a syntax error, found before any program code runs; it is closed before the
+  program starts, so the program holds no fd but 0, 1 and 2.
+- ``call`` and ``assert``: two processes, across the assertion boundary (``boundary/``): the program
+  (program uid) runs as module ``__solution__`` and answers requests over a private socket; the trusted
+  side (a second uid the program cannot signal, ptrace or read) runs the call or the test code against
+  proxies of the program's names and alone writes the verdict to the status pipe. The agent gets both
+  pids; the reported status is the trusted side's, the CPU time the sum of both.
 """
 
 import json
@@ -33,8 +29,14 @@ import resource
 import signal
 import socket
 import sys
+import sysconfig
 import traceback  # noqa: F401  (pre-imported: a failing program prints one)
 import types
+
+from boundary import program, trusted  # pre-imported (with unittest): both sides fork ready
+
+BOUNDARY_HARNESSES = ("call", "assert")
+STDLIB = sysconfig.get_paths()["stdlib"]
 
 
 def _limits(req):
@@ -44,44 +46,48 @@ def _limits(req):
         resource.setrlimit(res, (soft, hard))
 
 
-def _child(req, fds):
-    """Runs in the forked child: become the program's process, then exec or return to run Python."""
-    stdin, stdout, stderr, status = fds
+def _child(req, fds, uid, extra=-1, status=True, cwd=None):
+    """Runs in a forked child: become the program's (or the trusted side's) process.
+
+    ``fds`` are the run's stdin, stdout, stderr and status pipe ends; ``extra`` is one more fd to keep
+    (the boundary socket); without ``status`` the status pipe is not kept. Returns the kept fds.
+    """
+    stdin, stdout, stderr, status_pipe = fds
     os.setsid()
     os.dup2(stdin, 0)
     os.dup2(stdout, 1)
     os.dup2(stderr, 2)
-    status_fd = os.dup(status)  # non-inheritable: never passed to the program's own children
-    keep = {0, 1, 2, status_fd}
-    for fd in (stdin, stdout, stderr, status):
-        if fd not in keep:
-            os.close(fd)
-    os.closerange(3, status_fd)
-    os.closerange(status_fd + 1, 1 << 16)
+    kept = [os.dup(fd) if fd >= 0 else -1 for fd in (status_pipe if status else -1, extra)]
+    low = 3
+    for fd in sorted(fd for fd in kept if fd >= 0):  # every other fd above 2 is closed
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
     # The program, not the agent or this server, is what the OOM killer must pick first.
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
     _limits(req)
-    uid = req["uid"]
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)  # from uid 0 to all-nonzero: the kernel clears every capability here
-    os.chdir(req["cwd"])
+    os.chdir(cwd or req["cwd"])
     os.umask(0o022)
-    if req["mode"] == "exec":
-        # Python ignores these; an exec'd program must start with the default dispositions.
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        try:
-            os.execve(req["argv"][0], req["argv"], req["env"])
-        except OSError as exc:
-            os.write(2, f"cannot execute {req['argv'][0]}: {exc.strerror}\n".encode())
-        os._exit(127)
-    return req, status_fd
+    return kept
+
+
+def _exec(req):
+    # Python ignores these; an exec'd program must start with the default dispositions.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    try:
+        os.execve(req["argv"][0], req["argv"], req["env"])
+    except OSError as exc:
+        os.write(2, f"cannot execute {req['argv'][0]}: {exc.strerror}\n".encode())
+    os._exit(127)
 
 
 def _serve(sock):
-    """Fork-server loop; returns only inside a forked Python child."""
+    """Fork-server loop; returns only inside a forked Python child, as (role, req, fds)."""
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 16, 4)
@@ -90,63 +96,94 @@ def _serve(sock):
         if not msg:
             os._exit(0)  # the agent went away
         req = json.loads(msg)
-        pid = os.fork()
-        if pid == 0:
-            sock.close()
-            return _child(req, fds)
-        for fd in fds:
-            os.close(fd)
-        sock.send(json.dumps({"pid": pid}).encode())
-        _pid, status, ru = os.wait4(pid, 0)
-        sock.send(
-            json.dumps(
-                {
-                    "status": status,
-                    "utime": ru.ru_utime,
-                    "stime": ru.ru_stime,
-                    "maxrss": ru.ru_maxrss,
-                }
-            ).encode()
-        )
+        if req["mode"] == "python" and req.get("harness") in BOUNDARY_HARNESSES:
+            job = _fork_boundary(sock, req, fds)
+        else:
+            job = _fork_one(sock, req, fds)
+        if job is not None:
+            return job
 
 
-def _resolve(ns, name):
-    """The callable a call test names: ``f``, ``Class.method`` or a method of ``Solution``."""
-    if "." in name:
-        cls_name, meth = name.split(".", 1)
-        return getattr(ns[cls_name](), meth)
-    if name in ns and callable(ns[name]):
-        return ns[name]
-    if "Solution" in ns:
-        return getattr(ns["Solution"](), name)
-    raise NameError(f"function {name!r} is not defined by the program")
+def _fork_one(sock, req, fds):
+    pid = os.fork()
+    if pid == 0:
+        sock.close()
+        (status_fd, _) = _child(req, fds, req["uid"])
+        if req["mode"] == "exec":
+            _exec(req)
+        return "python", req, status_fd
+    for fd in fds:
+        os.close(fd)
+    sock.send(json.dumps({"pid": pid, "pids": [pid]}).encode())
+    _pid, status, ru = os.wait4(pid, 0)
+    sock.send(json.dumps(_exit_report(status, [ru])).encode())
+    return None
 
 
-def _json_default(obj):
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
-    raise TypeError(f"return value of type {type(obj).__name__} is not JSON-serialisable")
+def _fork_boundary(sock, req, fds):
+    """The program and the trusted side, joined by a socket only they hold."""
+    prog_end, trusted_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The run's stdin carries the test code (or the call's arguments) to the trusted side alone: the
+    # program reads /dev/null and never sees the tests it is judged by.
+    program = os.fork()
+    if program == 0:
+        sock.close()
+        trusted_end.close()
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        (_, chan) = _child(req, [devnull, *fds[1:]], req["uid"], extra=prog_end.fileno(), status=False)
+        return "program", req, chan
+    trusted = os.fork()
+    if trusted == 0:
+        sock.close()
+        prog_end.close()
+        (status_fd, chan) = _child(req, fds, req["trusted_uid"], extra=trusted_end.fileno(), cwd="/")
+        return "trusted", req, (status_fd, chan)
+    prog_end.close()
+    trusted_end.close()
+    for fd in fds:
+        os.close(fd)
+    sock.send(json.dumps({"pid": trusted, "pids": [trusted, program]}).encode())
+    _pid, status, ru_trusted = os.wait4(trusted, 0)
+    try:  # the verdict is written: the program has nothing more to do
+        os.kill(program, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _pid, program_status, ru_program = os.wait4(program, 0)
+    report = _exit_report(status, [ru_trusted, ru_program])
+    report["program_status"] = program_status
+    sock.send(json.dumps(report).encode())
+    return None
 
 
-def _exec_program(path, run_name, on_syntax_error, _compile=compile, _exec=exec):
-    """Run the program file as module ``run_name`` (what ``python3 path`` does, minus start-up).
+def _exit_report(status, usages):
+    return {
+        "status": status,
+        "utime": sum(ru.ru_utime for ru in usages),
+        "stime": sum(ru.ru_stime for ru in usages),
+        "maxrss": max(ru.ru_maxrss for ru in usages),
+    }
 
-    ``on_syntax_error`` runs when the source does not compile, before any program code has run, so
-    the program cannot fake that report.
+
+def _exec_program(path, status_fd, nonce):
+    """Run the program file as ``__main__`` (what ``python3 path`` does, minus start-up).
+
+    A syntax error is reported on the status pipe before any program code has run, so the program
+    cannot fake that report; the pipe is closed before the program starts.
     """
-    module = types.ModuleType(run_name)
+    module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__
-    sys.modules[run_name] = module  # so pickle, dataclasses and typing find the program's classes
+    sys.modules["__main__"] = module  # so pickle, dataclasses and typing find the program's classes
     with open(path, "rb") as f:
         source = f.read()
     try:
-        code = _compile(source, path, "exec")
+        code = compile(source, path, "exec")
     except (SyntaxError, ValueError):  # ValueError: NUL bytes in the source
-        on_syntax_error()
+        os.write(status_fd, nonce + b" syntax\n")
         raise
-    _exec(code, module.__dict__)
-    return module.__dict__
+    finally:
+        os.close(status_fd)
+    exec(code, module.__dict__)
 
 
 def _finish(code):
@@ -183,57 +220,27 @@ def _exit_code(exc):
     return 1
 
 
-def _run_python(
-    req,
-    status_fd,
-    _write=os.write,
-    _dumps=json.dumps,
-    _loads=json.loads,
-    _compile=compile,
-    _exec=exec,
-    _callable=callable,
-    _list=list,
-):
-    # Everything the harness needs is bound as a default argument above, before the program runs.
+def _run_python(req, status_fd):
     path = req["path"]
     sys.argv = [path, *req.get("args", [])]
     sys.path[0] = os.path.dirname(path)
-    harness = req["harness"]
     nonce = req.pop("nonce").encode()
-
-    def syntax_error():
-        _write(status_fd, nonce + b" syntax\n")
-
-    if harness in ("stdio", "checker"):
-        del req
-        _exec_program(path, "__main__", syntax_error)
-        return
-    try:
-        ns = _exec_program(path, "__solution__", syntax_error)
-        if harness == "call":
-            with open(req["args_path"]) as f:
-                args = _loads(f.read())
-            result = _resolve(ns, req["function"])(*args)
-            _write(status_fd, nonce + b" ok\n" + _dumps(result, default=_json_default).encode())
-        else:
-            with open(req["test_path"]) as f:
-                code = _compile(f.read(), "<test>", "exec")
-            before = dict(ns)
-            _exec(code, ns)
-            for name, value in _list(ns.items()):
-                if name.startswith("test") and _callable(value) and before.get(name) is not value:
-                    value()
-            _write(status_fd, nonce + b" ok\n")
-    except AssertionError:
-        _write(status_fd, nonce + b" assertion\n")
-        raise
+    _exec_program(path, status_fd, nonce)
 
 
 def _main_child(job):
+    role, req, fds = job
+    if role == "program":
+        program.serve(req, fds)
+    elif role == "trusted":
+        status_fd, chan = fds
+        # Only the standard library is importable here: never a dir the program can write.
+        sys.path[:] = [p for p in sys.path if p.startswith(STDLIB)]
+        trusted.run(req, status_fd, chan)
     # A checker that crashes must not read as "wrong answer" (testlib's exit 1): it exits 3 (FAIL).
-    crash_code = 3 if job[0].get("harness") == "checker" else 1
+    crash_code = 3 if req.get("harness") == "checker" else 1
     try:
-        _run_python(*job)
+        _run_python(req, fds)
     except SystemExit as exc:
         _finish(_exit_code(exc))
     except BaseException:

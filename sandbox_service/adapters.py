@@ -103,6 +103,7 @@ class MBPPRow(_Row):
     task_id: int | str = ""
     test_list: list[str] = Field(min_length=1)
     test_setup_code: str = ""
+    test_imports: list[str] = []  # sanitized MBPP: imports its harness puts before code and asserts
     challenge_test_list: list[str] = []
 
 
@@ -265,12 +266,13 @@ def humaneval(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRe
 
 def mbpp(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
     r: MBPPRow = _validate(MBPPRow, row)
+    # MBPP's harness runs test_imports, then the code, then the asserts, in one file: the imports go
+    # before the program (which may rely on them) and before each test (which runs on its own side).
+    imports = "".join(line.strip() + "\n" for line in r.test_imports if line.strip())
     setup = r.test_setup_code.strip()
-    tests = [
-        pb.TestCase(assertion=pb.AssertionTest(code=(setup + "\n" if setup else "") + line))
-        for line in r.test_list
-    ]
-    return _code(_program(response, "python"), tests, request_id or str(r.task_id))
+    prelude = imports + (setup + "\n" if setup else "")
+    tests = [pb.TestCase(assertion=pb.AssertionTest(code=prelude + line)) for line in r.test_list]
+    return _code(imports + _program(response, "python"), tests, request_id or str(r.task_id))
 
 
 def livecodebench(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:

@@ -30,7 +30,15 @@ __all__ = ["BASE_REPO", "build_images", "ensure_image", "prune_images", "runtime
 
 BASE_REPO = "sandbox-base"
 SUITE = "bookworm"
-AGENT_FILES = ("protocol.py", "agent.py", "zygote.py")
+AGENT_FILES = (
+    "protocol.py",
+    "agent.py",
+    "zygote.py",
+    "boundary/__init__.py",
+    "boundary/codec.py",
+    "boundary/program.py",
+    "boundary/trusted.py",
+)
 VERSION_LABEL = "sandbox.version"
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +78,7 @@ def base_tag() -> str:
 def runtime_tag(repo: str) -> str:
     """Tag (``repo:version``) the runtime image must have for this version of the runners."""
     parts = [base_tag().encode(), (_docker_dir() / "Dockerfile").read_bytes()]
+    parts += [name.encode() for name in AGENT_FILES]
     parts += [(_runners_dir() / name).read_bytes() for name in AGENT_FILES]
     return f"{repo}:" + _digest(*parts)
 
@@ -175,7 +184,8 @@ def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], 
     with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
         shutil.copy(_docker_dir() / "Dockerfile", ctx)
         for name in AGENT_FILES:
-            shutil.copy(_runners_dir() / name, ctx)
+            (Path(ctx) / "runners" / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(_runners_dir() / name, Path(ctx) / "runners" / name)
         version = tag.rsplit(":", 1)[1]
         say(f"building {tag}")
         client.images.build(

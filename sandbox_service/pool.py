@@ -40,7 +40,7 @@ from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
 
-__all__ = ["POOL_LABEL", "UID_BASE", "UID_LIMIT", "Container", "ContainerPool"]
+__all__ = ["POOL_LABEL", "TRUSTED_UID_OFFSET", "UID_BASE", "UID_LIMIT", "Container", "ContainerPool"]
 
 POOL_LABEL = "sandbox-service.pool"
 OWNER_LABEL = "sandbox-service.owner"
@@ -48,6 +48,9 @@ UID_BASE = 61000  # program uids: one per live container, never shared, never 0
 UID_SLOTS = 1024  # pools on one host each hold a distinct block of uids...
 UID_BLOCK = 1024  # ...of this many (RLIMIT_NPROC counts a uid's processes host-wide, across containers)
 UID_LIMIT = UID_BASE + UID_SLOTS * UID_BLOCK
+# A program uid plus this is the uid of the trusted side of its assertion and call tests (runners/boundary):
+# above every program uid, so no program uid is ever a trusted one.
+TRUSTED_UID_OFFSET = 1 << 21
 AGENT_SOCKET = "/run/agent/agent.sock"
 _MB = 1 << 20
 _SERIAL = itertools.count()  # process-wide: several pools may live in one process
@@ -242,7 +245,17 @@ class ContainerPool:
         memory = (s.default_memory_limit_mb + s.memory_overhead_mb) * _MB
         container = self.client.containers.run(
             self.image,
-            ["/usr/bin/python3", "-I", "/opt/runners/agent.py", "--socket", AGENT_SOCKET, "--uid", str(uid)],
+            [
+                "/usr/bin/python3",
+                "-I",
+                "/opt/runners/agent.py",
+                "--socket",
+                AGENT_SOCKET,
+                "--uid",
+                str(uid),
+                "--trusted-uid",
+                str(uid + TRUSTED_UID_OFFSET),
+            ],
             name=name,
             detach=True,
             auto_remove=True,  # the agent exits when its host connection dies: a dead owner leaves nothing

@@ -21,7 +21,6 @@ from runners.languages import LANGUAGES, LanguageSpec
 
 from .config import Settings
 from .models import (
-    AssertionTest,
     CallTest,
     Checker,
     CheckerKind,
@@ -58,6 +57,18 @@ class RawRun:
 
 def _fmt(spec_part: tuple[str, ...], name: str) -> list[str]:
     return [part.format(name=name) for part in spec_part]
+
+
+def _program_exit(status: int | None) -> str:
+    """How the program's process of a boundary run ended, when that says more than the test did."""
+    if status is None or status == 9:  # SIGKILL: the fork server ends the program once the verdict is in
+        return ""
+    if not status & 0x7F:
+        return ""  # an exit: the trusted side's message already says so
+    try:
+        return f" (the program was killed by {signal.Signals(status & 0x7F).name})"
+    except ValueError:
+        return f" (the program was killed by signal {status & 0x7F})"
 
 
 class Runner:
@@ -211,20 +222,16 @@ class Runner:
         lim = task.limits
         kind = test.kind
         nonce = secrets.token_hex(16)
-        files: list[tuple[str, bytes]] = []
-        stdin = b""
-        harness = "stdio"
         extra: dict[str, Any] = {}
+        # call and assertion tests: stdin carries the arguments or the test code to the trusted side of
+        # the boundary (runners/boundary); the program itself reads /dev/null.
         if isinstance(kind, StdioTest):
-            stdin = kind.stdin
+            stdin, harness = kind.stdin, "stdio"
         elif isinstance(kind, CallTest):
-            harness = "call"
-            files = [("call_args.json", kind.args_json.encode())]
-            extra = {"function": kind.function, "args_path": "/box/call_args.json"}
+            stdin, harness = kind.args_json.encode(), "call"
+            extra = {"function": kind.function}
         else:
-            harness = "assert"
-            files = [("test_code.py", kind.code.encode())]
-            extra = {"test_path": "/box/test_code.py"}
+            stdin, harness = kind.code.encode(), "assert"
         raw = await self._exec(
             lease,
             cpu_ms=lim.time_limit_ms,
@@ -232,22 +239,26 @@ class Runner:
             memory_mb=lim.memory_limit_mb,
             max_output=lim.max_output_bytes,
             stdin=stdin,
-            files=files,
             nonce=nonce,
             **self._launch_fields(spec, "prog", harness),
             **extra,
         )
         result = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb)
-        if raw.status == f"{nonce} syntax\n".encode():  # reported before any program code ran
+        status_kind, _, status_text = raw.status.partition(b"\n")
+        if status_kind == f"{nonce} syntax".encode():  # reported before any program code ran
             result.verdict, result.message = (
                 Verdict.COMPILE_ERROR,
                 "the program does not compile (syntax error)",
             )
             return result
+        if result.verdict is Verdict.RUNTIME_ERROR and not isinstance(kind, StdioTest):
+            # The trusted side ran to a verdict of its own (exit 1): say what it found.
+            text = status_text.decode("utf-8", "replace")
+            if status_kind == f"{nonce} fail".encode():
+                result.verdict, result.message = Verdict.WRONG_ANSWER, text or "assertion failed"
+            elif status_kind in (f"{nonce} error".encode(), f"{nonce} lost".encode()):
+                result.message = text + _program_exit(raw.info.get("program_status"))
         if result.verdict is not Verdict.ACCEPTED:
-            if isinstance(kind, AssertionTest) and result.verdict is Verdict.RUNTIME_ERROR:
-                if raw.status == f"{nonce} assertion\n".encode():
-                    result.verdict, result.message = Verdict.WRONG_ANSWER, "assertion failed"
             return result
         if isinstance(kind, StdioTest):
             if test.checker.kind is CheckerKind.CUSTOM:

@@ -22,7 +22,7 @@ import pytest
 
 from sandbox_service.config import Settings
 from sandbox_service.engine import Engine
-from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, UID_BASE, UID_LIMIT
+from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, TRUSTED_UID_OFFSET, UID_BASE, UID_LIMIT
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 T = TypeVar("T")
@@ -290,8 +290,8 @@ def _foreign(labels: dict[str, str], ours: set[int]) -> bool:
 
 
 def _is_sandbox_uid(uid: int) -> bool:
-    """A program uid."""
-    return UID_BASE < uid < UID_LIMIT
+    """A program uid, or the uid of a run's trusted test side."""
+    return UID_BASE < uid < UID_LIMIT or UID_BASE < uid - TRUSTED_UID_OFFSET < UID_LIMIT
 
 
 def _container_of(pid: int) -> str:

@@ -168,7 +168,8 @@ class Solution:
         ("def f():\n    return 0.1 + 0.2\n", call("f", "[]", "0.3"), "WRONG_ANSWER"),
         ("def f():\n    return 0.1 + 0.2\n", call("f", "[]", "0.3", kind=4, abs_tol=1e-9), "ACCEPTED"),
         ("def f():\n    return True\n", call("f", "[]", "1"), "WRONG_ANSWER"),
-        ("def f():\n    return {3, 1, 2}\n", call("f", "[]", "[1, 2, 3]"), "ACCEPTED"),
+        # the dataset's own semantics: a set is not the list the test expects ({1, 2, 3} != [1, 2, 3])
+        ("def f():\n    return {3, 1, 2}\n", call("f", "[]", "[1, 2, 3]"), "WRONG_ANSWER"),
         ("def f():\n    return None\n", call("f", "[]", "null"), "ACCEPTED"),
         ("def f():\n    raise KeyError(1)\n", call("f", "[]", "1"), "RUNTIME_ERROR"),
         ("def g():\n    return 1\n", call("f", "[]", "1"), "RUNTIME_ERROR"),
