@@ -287,6 +287,7 @@ def _assignment(node: Node) -> Node | None:
 
 
 REALS = ("iv", ("neg", INF), INF, False, False)
+_NOT_POINTS = ("pair", "tuple", "set", "ellipsis", "matrix")
 
 
 def _pair_interval(pair: Node) -> Node:
@@ -340,11 +341,19 @@ def _shape(node: Node) -> tuple[str, Any]:
             return _shape(("union", (inner,)) if inner[0] != "union" else inner)
         return _shape(inner)
     if tag == "union":
+        # intervals, and finite point sets as one-point closed intervals: {-1} ∪ [0,7) is [-1,-1] ∪ [0,7)
         ivs = []
         for item in node[1]:
-            if item[0] not in ("pair", "reals"):
-                raise _Mismatch("a union of something other than intervals")
-            ivs.append(_pair_interval(item) if item[0] == "pair" else REALS)
+            if item[0] == "pair":
+                ivs.append(_pair_interval(item))
+            elif item[0] == "reals":
+                ivs.append(REALS)
+            elif item[0] == "set" and not any(has_tag(x, *_NOT_POINTS) for x in item[1]):
+                ivs += [("iv", x, x, True, True) for x in item[1]]
+            elif item[0] != "empty":
+                raise _Mismatch("a union of something other than intervals and point sets")
+        if len(ivs) > MAX_ITEMS:
+            raise _Mismatch("too many items")
         return "ivs", tuple(ivs)
     if tag == "reals":
         return "ivs", (REALS,)
@@ -511,7 +520,7 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
 # --- multiple choice ------------------------------------------------------------------------------
 
 _LETTER_GOLD = re.compile(r"^\s*(?:\\text(?:bf)?\s*\{\s*)?\(?\s*([A-J])\s*\)?\s*\}?\s*\.?\s*$")
-_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-J])\)?(?![A-Za-z])")
+_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Ja-j])\)?(?![A-Za-z])")  # the answer may say (c) for C
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textrm)\s*\{([^{}]*)\}")
 
 
@@ -519,7 +528,7 @@ def _choice(gold_letter: str, answer: str, choices: Sequence[str]) -> tuple[bool
     plain = answer
     for _ in range(3):
         plain = _TEXT_WRAP.sub(lambda m: m.group(1), plain)
-    letters = {m.group(1) for m in _LETTER.finditer(plain)}
+    letters = {m.group(1).upper() for m in _LETTER.finditer(plain)}
     if len(letters) > 1:
         return False, f"names several choices: {', '.join(sorted(letters))}"
     if letters:

@@ -39,7 +39,27 @@ _CONCLUSIVE = re.compile(
     re.IGNORECASE,
 )
 _VERB = re.compile(r"\s(?:is|are|was|equals|has|have|gets|get|makes|remains|=)\s", re.IGNORECASE)
-_SEPARATOR = re.compile(r"^\s*(?:\$\s*)?(?:,|and|or|,\s*and|,\s*or)?\s*(?:\$\s*)?$", re.IGNORECASE)
+# What may stand between two boxes that make one answer list (``\boxed{3}, \boxed{5}``,
+# ``\boxed{3} \quad \text{or} \quad \boxed{5}``, ``Either $\boxed{3}$ or perhaps $\boxed{5}$``, or
+# side by side): math delimiters and spacing, commas, and joining or hedging words. Anything else
+# (a sentence between them) means the earlier box is not part of the final answer.
+_BETWEEN_NOISE = re.compile(
+    r"\$|\\[()\[\]]|\\(?:quad|qquad)(?![A-Za-z])|\\[,;:! ]|~"
+    r"|\\(?:text|textrm|textnormal|textit|textbf|mbox|mathrm)\s*\{([^{}]*)\}"
+)
+_JOINING = re.compile(
+    r"^[\s,;/]*(?:(?:or|and|either|perhaps|maybe|possibly|probably|alternatively|also|else|otherwise)"
+    r"\b[\s,;/]*)*$",
+    re.IGNORECASE,
+)
+# A box holding a sentence: ``\boxed{\text{The answer is } 6}`` gives 6.
+_BOXED_LEAD = re.compile(
+    r"^\s*(\\(?:text|textrm|textnormal|textbf|mbox|mathrm)\s*\{)?\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|:)\s*",
+    re.IGNORECASE,
+)
+# A ``$`` that opens no formula: currency in prose (GSM8K: "pays $5 for one and $13 for two").
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z]*\s*\})")
+_AMOUNT = re.compile(r"\s?\d[\d,]*(?:\.\d+)?(?:\s|[.,;:!?)]|$)")
 
 
 def _match_brace(text: str, open_at: int) -> int:
@@ -83,10 +103,45 @@ def find_boxes(text: str) -> list[tuple[int, int, str | None]]:
     return boxes
 
 
+def _joins(between: str) -> bool:
+    """Whether the text between two boxes joins them into one answer list."""
+    return bool(_JOINING.match(_BETWEEN_NOISE.sub(lambda m: f" {m.group(1) or ''} ", between)))
+
+
+def _boxed_sentence(content: str) -> str:
+    """``\\text{The answer is } 6`` -> ``6``; ``\\text{Answer: 6}`` -> ``\\text{6}``."""
+    m = _BOXED_LEAD.match(content)
+    if not m:
+        return content
+    rest = content[m.end() :].strip()
+    if m.group(1):  # the phrase opened a \text{...}: close it, or keep the rest of it wrapped
+        return rest[1:].strip() if rest.startswith("}") else m.group(1) + rest
+    return rest
+
+
+def _open_formula(text: str) -> bool:
+    """Whether a ``$`` formula is left open, not counting currency ``$`` in prose."""
+    dollars = [m.start() for m in re.finditer(r"(?<!\\)\$", text)]
+    if len(dollars) % 2 == 0:
+        return False
+    k, opened = 0, 0
+    while k < len(dollars):
+        start = dollars[k] + 1
+        end = dollars[k + 1] if k + 1 < len(dollars) else len(text)
+        span = text[start:end]
+        last = k + 1 == len(dollars)
+        if _AMOUNT.match(span) and (last or _PROSE.search(span)):
+            k += 1  # "$5 for one and ..." or a final "$18.": an amount of money, not a formula
+            continue
+        if last:
+            opened = 1
+        k += 2
+    return opened == 1
+
+
 def _unbalanced(text: str) -> str | None:
     """Why ``text`` looks cut off mid-formula, or None."""
-    dollars = len(re.findall(r"(?<!\\)\$", text))
-    if dollars % 2:
+    if _open_formula(text):
         return "an unclosed $ formula"
     if text.count("\\[") > text.count("\\]"):
         return "an unclosed \\[ display"
@@ -181,11 +236,11 @@ def extract_answer(response: str) -> Extraction:
     if boxes:
         group = [boxes[-1]]
         for prev in reversed(boxes[:-1]):
-            if _SEPARATOR.match(text[prev[1] : group[0][0]]):
+            if _joins(text[prev[1] : group[0][0]]):
                 group.insert(0, prev)
             else:
                 break
-        parts = tuple((b[2] or "").strip() for b in group)
+        parts = tuple(_boxed_sentence((b[2] or "").strip()) for b in group)
         if len(parts) == 1:
             if not parts[0]:
                 return Extraction(None, "empty \\boxed{}")
