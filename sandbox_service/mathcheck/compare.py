@@ -272,10 +272,15 @@ def _is_sym(node: Node) -> bool:
 
 
 def _assignment(node: Node) -> Node | None:
-    """``v = expr`` or ``f(x) = expr``: the expr."""
+    """``v = expr``, ``f(x) = expr`` or ``(p, q) = (3, 2)`` (a tuple of variables, the same length on
+    the right): the expr."""
     if node[0] != "rel" or node[1] != ("=",):
         return None
     lhs, rhs = node[2]
+    names = _sequence(lhs[0], lhs) if lhs[0] in ("pair", "tuple") else None
+    values = _sequence(rhs[0], rhs) if rhs[0] in ("pair", "tuple", "matrix") else None
+    if names and values and len(names) == len(values) and all(_is_sym(n) for n in names):
+        return rhs  # type: ignore[no-any-return]
     if _is_sym(lhs) or (
         lhs[0] == "mul"
         and len(lhs[1]) == 2
@@ -363,6 +368,8 @@ def _shape(node: Node) -> tuple[str, Any]:
             return "ivs", (solved[1],)
         if node[1] == ("=",):
             return "eq", node
+        if len(node[1]) > 1 and all(op == "=" for op in node[1]):
+            return "chain", node
         return "rel", node
     if tag in ("pair", "tuple", "matrix", "text", "basen", "empty", "ellipsis"):
         return tag, node
@@ -449,9 +456,20 @@ def _proportional(a: Node, b: Node, positive: bool = False) -> bool:
     return True
 
 
+def _chain_end(chain: Node) -> tuple[str, Any]:
+    """``x = 2 + 3 = 5``: every link after the first must hold; then it says ``x = 5``."""
+    exprs = chain[2]
+    for left, right in zip(exprs[1:], exprs[2:], strict=False):
+        if not _item_match(left, right):
+            raise _Mismatch("a chain of equalities with a link that does not hold")
+    return _shape(("rel", ("=",), (exprs[0], exprs[-1])))
+
+
 def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
     gk, g = gold
     ak, a = ans
+    if gk == "chain" or ak == "chain":
+        return _match(_chain_end(g) if gk == "chain" else gold, _chain_end(a) if ak == "chain" else ans)
     if ak == "list":
         items = _dedupe(a)
         if len(items) == 1:
@@ -466,19 +484,18 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
         return _same_multiset(gitems, aitems, _item_match)
     if ak == "list":
         raise _Mismatch("several candidate answers for a single gold value")
+    if gk == "eq" and ak == "eq":
+        ga, aa = _assignment(g), _assignment(a)
+        if ga is not None and aa is not None and g[2][0] == a[2][0]:
+            return _match(_shape(ga), _shape(aa))
+        return _proportional(_difference(g), _difference(a))
+    if gk == "eq" or ak == "eq":  # an assignment v = expr against a bare expr: compare the expr
+        rhs = _assignment(g if gk == "eq" else a)
+        if rhs is None:
+            return False
+        return _match(_shape(rhs), ans) if gk == "eq" else _match(gold, _shape(rhs))
     if gk == "scalar":
-        if ak == "scalar":
-            return _scalar_match(g, a)
-        rhs = _assignment(a) if ak == "eq" else None
-        return rhs is not None and _scalar_match(g, rhs)
-    if gk == "eq":
-        if ak == "eq":
-            ga, aa = _assignment(g), _assignment(a)
-            if ga is not None and aa is not None and g[2][0] == a[2][0]:
-                return _scalar_match(ga, aa)
-            return _proportional(_difference(g), _difference(a))
-        rhs = _assignment(g) if ak == "scalar" else None
-        return rhs is not None and _scalar_match(rhs, a)
+        return ak == "scalar" and _scalar_match(g, a)
     if gk == "ivs":
         if ak == "ivs":
             return _same_multiset(g, a, _iv_equal)

@@ -30,14 +30,23 @@ class Extraction:
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*")
 _MARKERS = re.compile(
-    r"(?:final\s+answer\s+is|the\s+answer\s+is|\*\*\s*answer\s*:?\s*\*\*\s*:?|final\s+answer\s*:|answer\s*:|####)",
+    r"(?:final\s+answer\s+is|the\s+answer\s+is|\*\*\s*answer\s*:?\s*\*\*\s*:?|final\s+answer\s*:|answer\s*:|####"
+    r"|(?:^|(?<=\n))[ \t]*answer(?=[ \t]*(?:\$|\\\[|\\\()))",  # "Answer $9$" opening a line
     re.IGNORECASE,
 )
 _MINERVA_TAIL = re.compile(r"\.?\s*I hope it is correct\.?\s*$", re.IGNORECASE)
+_HOPE = re.compile(r"\.?\s*I hope it is correct", re.IGNORECASE)
+# Chat-template tokens a sampler left at the end ("... is 2/3. <|im_start|>user"): not part of the text.
+_TEMPLATE_TAIL = re.compile(r"(?:\s*<\|[A-Za-z_]+\|>(?:\s*(?:user|assistant|system)\b)?)+\s*$")
+_SENTENCE_END = re.compile(r"\.\s+(?=[A-Z<\[(])|\.$")
 _CONCLUSIVE = re.compile(
-    r"^(?:therefore|thus|hence|so|consequently|finally|in conclusion|the result is|this means)\b",
+    r"^(?:therefore|thus|hence|so|consequently|finally|in conclusion|the result is|this means"
+    r"|the solutions? (?:is|are)|we (?:find|get|obtain|conclude)(?: that)?)\b",
     re.IGNORECASE,
 )
+# "Therefore $x \ge 5$ is the solution.": the statement names its answer before the verb.
+_NAMES_ANSWER = re.compile(r"^(?:the|our)\s+(?:final\s+)?(?:answer|solution|result)s?$", re.IGNORECASE)
+_MATH_SPAN = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$")
 _VERB = re.compile(r"\s(?:is|are|was|equals|has|have|gets|get|makes|remains|=)\s", re.IGNORECASE)
 # What may stand between two boxes that make one answer list (``\boxed{3}, \boxed{5}``,
 # ``\boxed{3} \quad \text{or} \quad \boxed{5}``, ``Either $\boxed{3}$ or perhaps $\boxed{5}$``, or
@@ -175,45 +184,79 @@ def _ends_mid_sentence(text: str) -> bool:
     return True
 
 
+def _value_in_statement(sentence: str) -> str | None:
+    """The value a statement gives: "the perimeter is $14+7\\sqrt2$ inches" -> ``14+7\\sqrt2``.
+
+    The math (or the single number) after the last verb; several formulas there are returned together,
+    so that "is $3$ or $4$" stays two candidates. "$x \\ge 5$ is the solution" names it before the verb.
+    """
+    verbs = list(_VERB.finditer(f" {sentence} "))
+    if not verbs:
+        return None
+    verb = verbs[-1]
+    head, tail = f" {sentence} "[: verb.start()], f" {sentence} "[verb.end() :].strip()
+    if _NAMES_ANSWER.match(tail):
+        named: list[str] = _MATH_SPAN.findall(head)
+        return named[0].strip() if len(named) == 1 else None
+    math: list[str] = _MATH_SPAN.findall(tail)
+    if len(math) == 1:
+        return math[0].strip()
+    if math:
+        return tail.replace("$", " ").strip()
+    numbers: list[str] = re.findall(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?", tail)
+    if len(numbers) == 1:
+        return numbers[0].strip()
+    return None
+
+
 def _clean_marker_answer(text: str) -> str:
+    """The answer written after a marker: a formula right after it, else the rest of its sentence."""
+    text = text.lstrip(" \t*:")
+    for opening, closing in (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")):
+        if text.startswith(opening):
+            close = text.find(closing, len(opening))
+            if close < 0 or (opening in ("$", "\\(") and "\n" in text[:close]):
+                return ""  # an inline formula does not run across lines
+            formula = text[len(opening) : close].strip()
+            rest = _SENTENCE_END.split(_HOPE.split(text[close + len(closing) :].split("\n", 1)[0])[0])[0]
+            if not re.search(r"[$\d]", rest):
+                return formula  # "$28 \\%$. I hope it is correct. Note: ..." -> 28 \\%
+            break
     text = _MINERVA_TAIL.sub("", text).strip()
-    line = text.split("\n", 1)[0].strip()
-    line = line.strip("*").strip()
+    line = _HOPE.split(text.split("\n", 1)[0])[0].strip().strip("*").strip()
+    line = _SENTENCE_END.split(line, maxsplit=1)[0].strip() if not line.startswith("$") else line
     if line.endswith("."):
         line = line[:-1].rstrip()
     if line.startswith("$") and line.endswith("$"):
         line = line.strip("$").strip()
+    if re.match(r"[A-Za-z]{2,}\s", line):  # "The largest $n$ is 34": a statement of the value
+        return _value_in_statement(line) or line
     return line
 
 
 def _last_sentence(text: str) -> str | None:
-    body = text.rstrip()
+    body = _MINERVA_TAIL.sub(".", text.rstrip()).rstrip()
     # a display equation ending the response, introduced by "Hence"
     display = re.search(r"(?:\$\$|\\\[)\s*(.+?)\s*(?:\$\$|\\\])\s*\.?\s*$", body, re.DOTALL)
     if display:
         before = body[: display.start()].rstrip()
         if re.search(r"\b(?:hence|therefore|thus)\b[^.\n]*[:,]?$", before, re.IGNORECASE):
             return display.group(1).strip()
-    if not body.endswith((".", "!")):
+    if not body.endswith((".", "!", "$")):
         return None
     # the last sentence: from the previous sentence end (a period followed by space/newline)
     end = len(body) - 1
     start = max(body.rfind(". ", 0, end), body.rfind(".\n", 0, end), body.rfind("\n", 0, end))
     sentence = body[start + 1 :].strip().rstrip(".!").strip()
-    if not _CONCLUSIVE.match(sentence):
+    lead = _CONCLUSIVE.match(sentence)
+    if not lead:
         return None
-    verbs = list(_VERB.finditer(sentence))
-    if not verbs:
-        return None
-    verb = verbs[-1]
-    tail = sentence[verb.end() :].strip()
-    math: list[str] = re.findall(r"(?<!\\)\$(.+?)(?<!\\)\$", tail)
-    if math:
-        return math[-1].strip()
-    numbers: list[str] = re.findall(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?", tail)
-    if len(numbers) == 1:
-        return numbers[0].strip()
-    return None
+    value = _value_in_statement(sentence)
+    if value is None and lead.group(0).lower().startswith("we "):  # "We find that $x < 3$."
+        math: list[str] = _MATH_SPAN.findall(sentence[lead.end() :])
+        if len(math) == 1 and not sentence[lead.end() :].replace(f"${math[0]}$", "").strip(" ,:"):
+            return math[0].strip()
+    return value
 
 
 def extract_answer(response: str) -> Extraction:
@@ -223,6 +266,7 @@ def extract_answer(response: str) -> Extraction:
         text = text.rsplit("</think>", 1)[1]
     elif "<think>" in text:
         return Extraction(None, "unfinished: <think> is never closed")
+    text = _TEMPLATE_TAIL.sub("", text)
     if not text.strip():
         return Extraction(None, "empty response")
     boxes = find_boxes(text)

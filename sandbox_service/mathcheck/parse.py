@@ -61,17 +61,19 @@ _REPLACE = [
 #   ``\,`` ``\:`` ``\;`` ``\ `` ``~`` thin spaces: a thousands separator between digit groups in the
 #                   3-digit-group shape (``10\,000``), else a plain space;
 #   ``{,}``         a comma without spacing: a thousands separator between digits (``1{,}234``);
-#   ``\quad`` ``\qquad`` a wide space (a separator between items, never part of a number).
+#   ``\quad`` ``\qquad`` a wide space (a separator between items, never part of a number), also when
+#                   run into the next word (``x_1=2,\quadx_2=3`` in NuminaMath golds).
 # The row break is matched first, so the ``\ `` inside ``\\ `` is never read as a thin space.
 _SPACING = re.compile(
     r"\\\\|\\!|\\(?:left|right|big|Big|bigg|Bigg)(?=[\s(\[|.)\]\\])\.?"
-    r"|\\displaystyle|\\(?:[,;: ]|quad(?![A-Za-z])|qquad(?![A-Za-z]))|~|\$|\\\(|\\\)|\\\[|\\\]"
+    r"|\\displaystyle|\\(?:[,;: ]|qquad|quad)|~|\$|\\\(|\\\)|\\\[|\\\]"
 )
 _THIN_SPACE_IN_NUMBER = re.compile(
     r"(?<![\d.])([1-9]\d{0,2})((?:(?:\\[,:; ]|~|\u2009|\u202f)\d{3})+)(?![\d])"
 )
 _THIN_SPACE = re.compile(r"\\[,:; ]|~|\u2009|\u202f")
 _LATEX_COMMA_IN_NUMBER = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)")
+_COMMA_THIN_SPACE_IN_NUMBER = re.compile(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))")  # 11,\! 111 is 11,111
 _SYNONYMS = [
     (re.compile(r"\\[dtc]frac"), "\\frac"),
     (re.compile(r"\\[dt]binom"), "\\binom"),
@@ -130,6 +132,7 @@ def normalize_text(text: str) -> str:
     """
     text = text.replace("\\$", "")
     text = _LATEX_COMMA_IN_NUMBER.sub("", text)
+    text = _COMMA_THIN_SPACE_IN_NUMBER.sub(",", text)
     text = _THIN_SPACE_IN_NUMBER.sub(_group_digits, text)
     text = _unbox(text.strip())
     for a, b in _REPLACE:
@@ -311,6 +314,7 @@ _UNITS = {
 }
 _WORD_TOKENS = {
     "percent": ("op", "%"),
+    "percentage": ("op", "%"),
     "pct": ("op", "%"),
     "degrees": ("op", "circ"),
     "degree": ("op", "circ"),
@@ -930,7 +934,8 @@ class _Parser:
             and re.fullmatch(r"\d+", str(nxt[1]))
             and re.fullmatch(r"\d+", str(den_tok[1]))
         ):
-            if not (self.at("op", "^", 3) or self.at("op", ".", 3)):
+            proper = 0 <= int(nxt[1]) < int(den_tok[1])  # 11 6/6 and 4 4/0 are not mixed numbers
+            if proper and not (self.at("op", "^", 3) or self.at("op", ".", 3)):
                 num = _num_node(self.take()[1])
                 self.take()
                 den = _num_node(self.take()[1])
