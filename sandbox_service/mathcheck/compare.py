@@ -20,7 +20,7 @@ import mpmath
 
 from .extract import extract_answer
 from .parse import Node, ParseError, normalize_text, parse
-from .values import NotEvaluable, TooBig, Undefined, exact, free_symbols, has_tag, value, walk
+from .values import NotEvaluable, TooBig, Undefined, exact, free_symbols, has_tag, summary, value, walk
 
 __all__ = ["MathGrade", "grade", "answers_match"]
 
@@ -202,7 +202,7 @@ def _check_huge(a: Node, b: Node, va: Any, vb: Any) -> None:
 
 
 def _decimal(node: Node) -> bool:
-    return any(n[0] == "num" and n[2] for n in walk(node))
+    return summary(node).decimal
 
 
 def _scalar_equal(a: Node, b: Node) -> bool:
@@ -577,7 +577,7 @@ def answers_match(gold: str, answer: str) -> bool:
 
 
 def _undefined(node: Node) -> bool:
-    return any(n[0] == "div" and n[2][0] == "num" and n[2][1] == 0 for n in walk(node))
+    return summary(node).zero_division
 
 
 def grade(response: str, gold: str, choices: Sequence[str] = ()) -> MathGrade:
@@ -607,7 +607,7 @@ def grade(response: str, gold: str, choices: Sequence[str] = ()) -> MathGrade:
         same = norm_gold.lower() == norm_answer.lower()
         return result(same, f"gold is not parseable ({exc}); compared as text")
     try:
-        a = parse(answer)
+        a = g if norm_answer == norm_gold else parse(answer)  # the same text is the same tree
     except ParseError as exc:
         return result(False, f"answer is not parseable: {exc}", g=g)
     if _undefined(g) or _undefined(a):

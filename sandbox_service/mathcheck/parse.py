@@ -537,6 +537,8 @@ def _num_node(text: str) -> Node:
         if "e" in clean.lower():
             mant, exp = re.split("[eE]", clean)
             value = Fraction(mant) * Fraction(10) ** int(exp)
+        elif clean.isdigit():
+            value = Fraction(int(clean))
         else:
             value = Fraction(clean) if clean != "." else Fraction(0)
     except (ValueError, ZeroDivisionError, OverflowError):
@@ -556,8 +558,11 @@ class _Parser:
         return self.t[j] if j < len(self.t) else None
 
     def at(self, kind: str, value: Any = None, k: int = 0) -> bool:
-        tok = self.peek(k)
-        return tok is not None and tok[0] == kind and (value is None or tok[1] == value)
+        j = self.i + k  # the parser's hottest call: no helper, no temporary
+        if j >= len(self.t):
+            return False
+        tok = self.t[j]
+        return tok[0] == kind and (value is None or tok[1] == value)
 
     def take(self) -> Token:
         tok = self.peek()
@@ -684,15 +689,17 @@ class _Parser:
                 if self.at("op", "+"):
                     self.take()
                 terms.append(self.term())
-            while True:
-                if self.at("op", "+"):
-                    self.take()
+            tokens = self.t
+            while self.i < len(tokens):
+                kind, value = tokens[self.i][0], tokens[self.i][1]  # one look per term (10k-term sums)
+                if kind == "op" and value == "+":
+                    self.i += 1
                     terms.append(self.term())
-                elif self.at("op", "-"):
-                    self.take()
+                elif kind == "op" and value == "-":
+                    self.i += 1
                     terms.append(("neg", self.term()))
-                elif self.at("cmd", "pm"):
-                    self.take()
+                elif kind == "cmd" and value == "pm":
+                    self.i += 1
                     left: Node = terms[0] if len(terms) == 1 else ("add", tuple(terms))
                     terms = [("pm", left, self.term())]
                 else:
@@ -727,6 +734,8 @@ class _Parser:
     def term(self) -> Node:
         factors = [self.unary()]
         while True:
+            if self.i < len(self.t) and self.t[self.i][0] == "op" and self.t[self.i][1] in "+-),;=<>]|&":
+                break  # the common end of a term, decided with one look
             if self.at("op", "*"):
                 self.take()
                 factors.append(self.unary())
@@ -742,6 +751,8 @@ class _Parser:
         return factors[0] if len(factors) == 1 else ("mul", tuple(factors))
 
     def unary(self) -> Node:
+        if self.i < len(self.t) and self.t[self.i][0] != "op":
+            return self.power()
         if self.at("op", "-"):
             self.take()
             self.enter()
@@ -773,6 +784,8 @@ class _Parser:
 
     def postfix(self, node: Node) -> Node:
         while True:
+            if self.i >= len(self.t) or self.t[self.i][0] != "op":
+                return node
             if self.at("op", "!"):
                 self.take()
                 node = ("fact", node)
@@ -890,6 +903,9 @@ class _Parser:
 
     def number(self, text: str) -> Node:
         node = _num_node(text)
+        after = self.peek()
+        if after is None or (after[0] == "op" and after[1] != "_"):
+            return node  # the common case: nothing below can apply
         # repeating decimal: 0.\overline{3}, 0.1\overline{6}
         if self.at("cmd", "overline") or self.at("cmd", "dot"):
             if node[2] and "e" not in text.lower():
