@@ -5,6 +5,19 @@ bounded way to call it is ``MathVerifier`` (killable worker processes). Cheap ch
 identical normalized text, identical trees (decided without evaluating, so ``10^{10^{10}}`` against
 itself is instant), exact rationals; numeric evaluation (mpmath, 50 digits, re-checked at 120 digits
 near zero) and random points for free variables come last.
+
+Decisions the conventions leave open (issue 12), held by ``tests/math_table.py``:
+
+- Matrices are shapes: rows x columns must agree and entries compare in place (a transpose or a
+  permuted vector is false); a column or row vector is also the ordered tuple of its entries.
+- ``(p, q) = (3, 2)`` is an assignment like ``x = 3``: it matches ``(3, 2)``. A chain ``x = 2 + 3 = 5``
+  says ``x = 5`` only when every link holds; ``x = 5 + 5 + 1 = 7 = 11`` is false.
+- A union of intervals may hold finite point sets: ``\\{-1\\} \\cup [0,7)`` is [-1,-1] with [0,7).
+- A choice may be named in lower case (``(c)`` for C); a gold letter stays upper case (gold ``e`` is
+  Euler's number).
+
+Known limits: ratios ``a:b``, ``\\approx``, decimal commas (``2,74``) and unsolved relations are not
+read as Math-Verify reads them; ``tests/math_verify_table.py`` lists each such row with its rule.
 """
 
 from __future__ import annotations

@@ -7,10 +7,22 @@ Order of rules:
 1. After the last ``</think>``; an opened, never closed ``<think>`` is unfinished.
 2. A response cut mid-sentence, mid-formula or inside a box has no answer.
 3. The last ``\\boxed{...}`` (balanced braces, or ``\\boxed X``); boxes one after another in the final
-   sentence joined by ``,``/``and``/``or`` make one list.
-4. Else the text after the last explicit marker (``The final answer is``, ``Answer:``, ``####``, ...).
-5. Else a conclusive last sentence ("Therefore, the perimeter is $14$ inches.") or a display equation
-   after "Hence" that ends the response.
+   sentence make one list when only commas, spacing (``\\quad``, side by side) and joining or hedging
+   words (``or``, ``and``, ``either``, ``perhaps``, ``\\text{ or }``) stand between them. Such a list
+   offers several candidates, so against a single-value gold it is false (section 3); against an
+   unordered list gold it is that list (decided for issue 12: "$\\boxed{2}$ and $\\boxed{1}$" answers
+   gold "1, 2"). A box holding a sentence (``\\text{The answer is } 6``) gives its value.
+4. Else the text after the last explicit marker (``The final answer is``, ``Answer:``, ``####``,
+   ``Answer $9$`` opening a line, ...): the formula right after it, else the rest of its sentence, and
+   a sentence that states a value ("The largest $n$ is 34") gives the value. Minerva's "I hope it is
+   correct." and chat-template tokens left at the end (``<|im_start|>user``) are not part of it.
+5. Else a conclusive last sentence ("Therefore, the perimeter is $14$ inches.", "We find that $x<3$.",
+   "Therefore $x \\ge 5$ is the solution.") or a display equation after "Hence" that ends the response.
+   Several formulas after its verb ("is $3$ or $4$") stay several candidates.
+
+A ``$`` followed by an amount in prose (GSM8K: "pays $5 for one and $13 for two") is currency, not an
+unclosed formula. Known limit: a sentence that names no value with a verb ("Jane started 3 hours
+ago.") gives no answer.
 """
 
 from __future__ import annotations

@@ -3,6 +3,13 @@
 Nothing here evaluates anything: the parser only builds tuples (tag first) out of a fixed set of node
 kinds, so model text can never reach ``eval``/``exec``/``sympify``. Evaluation lives in ``values``.
 
+Whitespace and LaTeX spacing are tokens with meaning (see ``_SPACING``): ``\\\\`` is a row break, a thin
+space, ``{,}`` or ``,\\!`` between digit groups is a thousands separator, a plain space joins digit
+groups only in the 3-digit-group shape (``1 000 000``), and two numbers side by side are never a
+product (``2 5`` is an error, not 10). A comma inside ``( )``, ``[ ]`` or ``\\{ \\}`` always separates
+items (``(1,234)`` is a pair). ``a b/c`` is a mixed number only with a proper fraction and a space (not
+a line break) before it; ``!=`` is "not equal".
+
 Node kinds (tuples, tag first):
   ("num", Fraction, is_decimal, text)   ("sym", name)   ("const", "pi"|"e"|"i"|"inf")
   ("add", terms)  ("mul", factors)  ("neg", x)  ("div", a, b)  ("pow", base, exp)
