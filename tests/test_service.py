@@ -234,6 +234,22 @@ def test_math_answers_through_the_service_with_detail(service: ServiceHarness) -
         "x100": ("The answer is $\\boxed{0.5}$.", "50", False),
         "unfinished": ("<think>it is 3", "3", False),
         "mcq": ("$\\boxed{24}$", "C", True),
+        # the shapes of issue 12, end to end
+        "matrix": (
+            "$\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}$",
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            True,
+        ),
+        "transpose": (
+            "$\\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}$",
+            "\\begin{pmatrix}1&3\\\\2&4\\end{pmatrix}",
+            False,
+        ),
+        "digit-groups": ("$\\boxed{1 000}$", "0", False),
+        "hedged-boxes": ("$\\boxed{3} \\quad \\text{or} \\quad \\boxed{5}$", "5", False),
+        "pair": ("$\\boxed{1234}$", "(1,234)", False),
+        "gsm8k": ("He pays $5 and $13, so $18.\n#### 18", "18", True),
+        "minerva": ("Final Answer: The final answer is 12,000,023. I hope it is correct.", "12000023", True),
     }
     requests: list[pb.ScoreRequest] = []
     for rid, (response, gold, _) in cases.items():

@@ -5,6 +5,19 @@ bounded way to call it is ``MathVerifier`` (killable worker processes). Cheap ch
 identical normalized text, identical trees (decided without evaluating, so ``10^{10^{10}}`` against
 itself is instant), exact rationals; numeric evaluation (mpmath, 50 digits, re-checked at 120 digits
 near zero) and random points for free variables come last.
+
+Decisions the conventions leave open (issue 12), held by ``tests/math_table.py``:
+
+- Matrices are shapes: rows x columns must agree and entries compare in place (a transpose or a
+  permuted vector is false); a column or row vector is also the ordered tuple of its entries.
+- ``(p, q) = (3, 2)`` is an assignment like ``x = 3``: it matches ``(3, 2)``. A chain ``x = 2 + 3 = 5``
+  says ``x = 5`` only when every link holds; ``x = 5 + 5 + 1 = 7 = 11`` is false.
+- A union of intervals may hold finite point sets: ``\\{-1\\} \\cup [0,7)`` is [-1,-1] with [0,7).
+- A choice may be named in lower case (``(c)`` for C); a gold letter stays upper case (gold ``e`` is
+  Euler's number).
+
+Known limits: ratios ``a:b``, ``\\approx``, decimal commas (``2,74``) and unsolved relations are not
+read as Math-Verify reads them; ``tests/math_verify_table.py`` lists each such row with its rule.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ import mpmath
 
 from .extract import extract_answer
 from .parse import Node, ParseError, normalize_text, parse
-from .values import NotEvaluable, TooBig, Undefined, exact, free_symbols, has_tag, value, walk
+from .values import NotEvaluable, TooBig, Undefined, exact, free_symbols, has_tag, summary, value, walk
 
 __all__ = ["MathGrade", "grade", "answers_match"]
 
@@ -202,7 +215,7 @@ def _check_huge(a: Node, b: Node, va: Any, vb: Any) -> None:
 
 
 def _decimal(node: Node) -> bool:
-    return any(n[0] == "num" and n[2] for n in walk(node))
+    return summary(node).decimal
 
 
 def _scalar_equal(a: Node, b: Node) -> bool:
@@ -272,10 +285,15 @@ def _is_sym(node: Node) -> bool:
 
 
 def _assignment(node: Node) -> Node | None:
-    """``v = expr`` or ``f(x) = expr``: the expr."""
+    """``v = expr``, ``f(x) = expr`` or ``(p, q) = (3, 2)`` (a tuple of variables, the same length on
+    the right): the expr."""
     if node[0] != "rel" or node[1] != ("=",):
         return None
     lhs, rhs = node[2]
+    names = _sequence(lhs[0], lhs) if lhs[0] in ("pair", "tuple") else None
+    values = _sequence(rhs[0], rhs) if rhs[0] in ("pair", "tuple", "matrix") else None
+    if names and values and len(names) == len(values) and all(_is_sym(n) for n in names):
+        return rhs  # type: ignore[no-any-return]
     if _is_sym(lhs) or (
         lhs[0] == "mul"
         and len(lhs[1]) == 2
@@ -287,6 +305,7 @@ def _assignment(node: Node) -> Node | None:
 
 
 REALS = ("iv", ("neg", INF), INF, False, False)
+_NOT_POINTS = ("pair", "tuple", "set", "ellipsis", "matrix")
 
 
 def _pair_interval(pair: Node) -> Node:
@@ -340,11 +359,19 @@ def _shape(node: Node) -> tuple[str, Any]:
             return _shape(("union", (inner,)) if inner[0] != "union" else inner)
         return _shape(inner)
     if tag == "union":
+        # intervals, and finite point sets as one-point closed intervals: {-1} ∪ [0,7) is [-1,-1] ∪ [0,7)
         ivs = []
         for item in node[1]:
-            if item[0] not in ("pair", "reals"):
-                raise _Mismatch("a union of something other than intervals")
-            ivs.append(_pair_interval(item) if item[0] == "pair" else REALS)
+            if item[0] == "pair":
+                ivs.append(_pair_interval(item))
+            elif item[0] == "reals":
+                ivs.append(REALS)
+            elif item[0] == "set" and not any(has_tag(x, *_NOT_POINTS) for x in item[1]):
+                ivs += [("iv", x, x, True, True) for x in item[1]]
+            elif item[0] != "empty":
+                raise _Mismatch("a union of something other than intervals and point sets")
+        if len(ivs) > MAX_ITEMS:
+            raise _Mismatch("too many items")
         return "ivs", tuple(ivs)
     if tag == "reals":
         return "ivs", (REALS,)
@@ -354,6 +381,8 @@ def _shape(node: Node) -> tuple[str, Any]:
             return "ivs", (solved[1],)
         if node[1] == ("=",):
             return "eq", node
+        if len(node[1]) > 1 and all(op == "=" for op in node[1]):
+            return "chain", node
         return "rel", node
     if tag in ("pair", "tuple", "matrix", "text", "basen", "empty", "ellipsis"):
         return tag, node
@@ -440,9 +469,20 @@ def _proportional(a: Node, b: Node, positive: bool = False) -> bool:
     return True
 
 
+def _chain_end(chain: Node) -> tuple[str, Any]:
+    """``x = 2 + 3 = 5``: every link after the first must hold; then it says ``x = 5``."""
+    exprs = chain[2]
+    for left, right in zip(exprs[1:], exprs[2:], strict=False):
+        if not _item_match(left, right):
+            raise _Mismatch("a chain of equalities with a link that does not hold")
+    return _shape(("rel", ("=",), (exprs[0], exprs[-1])))
+
+
 def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
     gk, g = gold
     ak, a = ans
+    if gk == "chain" or ak == "chain":
+        return _match(_chain_end(g) if gk == "chain" else gold, _chain_end(a) if ak == "chain" else ans)
     if ak == "list":
         items = _dedupe(a)
         if len(items) == 1:
@@ -457,19 +497,18 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
         return _same_multiset(gitems, aitems, _item_match)
     if ak == "list":
         raise _Mismatch("several candidate answers for a single gold value")
+    if gk == "eq" and ak == "eq":
+        ga, aa = _assignment(g), _assignment(a)
+        if ga is not None and aa is not None and g[2][0] == a[2][0]:
+            return _match(_shape(ga), _shape(aa))
+        return _proportional(_difference(g), _difference(a))
+    if gk == "eq" or ak == "eq":  # an assignment v = expr against a bare expr: compare the expr
+        rhs = _assignment(g if gk == "eq" else a)
+        if rhs is None:
+            return False
+        return _match(_shape(rhs), ans) if gk == "eq" else _match(gold, _shape(rhs))
     if gk == "scalar":
-        if ak == "scalar":
-            return _scalar_match(g, a)
-        rhs = _assignment(a) if ak == "eq" else None
-        return rhs is not None and _scalar_match(g, rhs)
-    if gk == "eq":
-        if ak == "eq":
-            ga, aa = _assignment(g), _assignment(a)
-            if ga is not None and aa is not None and g[2][0] == a[2][0]:
-                return _scalar_match(ga, aa)
-            return _proportional(_difference(g), _difference(a))
-        rhs = _assignment(g) if ak == "scalar" else None
-        return rhs is not None and _scalar_match(rhs, a)
+        return ak == "scalar" and _scalar_match(g, a)
     if gk == "ivs":
         if ak == "ivs":
             return _same_multiset(g, a, _iv_equal)
@@ -511,7 +550,7 @@ def _match(gold: tuple[str, Any], ans: tuple[str, Any]) -> bool:
 # --- multiple choice ------------------------------------------------------------------------------
 
 _LETTER_GOLD = re.compile(r"^\s*(?:\\text(?:bf)?\s*\{\s*)?\(?\s*([A-J])\s*\)?\s*\}?\s*\.?\s*$")
-_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-J])\)?(?![A-Za-z])")
+_LETTER = re.compile(r"(?<![A-Za-z\\])\(?([A-Ja-j])\)?(?![A-Za-z])")  # the answer may say (c) for C
 _TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|textrm)\s*\{([^{}]*)\}")
 
 
@@ -519,7 +558,7 @@ def _choice(gold_letter: str, answer: str, choices: Sequence[str]) -> tuple[bool
     plain = answer
     for _ in range(3):
         plain = _TEXT_WRAP.sub(lambda m: m.group(1), plain)
-    letters = {m.group(1) for m in _LETTER.finditer(plain)}
+    letters = {m.group(1).upper() for m in _LETTER.finditer(plain)}
     if len(letters) > 1:
         return False, f"names several choices: {', '.join(sorted(letters))}"
     if letters:
@@ -551,7 +590,7 @@ def answers_match(gold: str, answer: str) -> bool:
 
 
 def _undefined(node: Node) -> bool:
-    return any(n[0] == "div" and n[2][0] == "num" and n[2][1] == 0 for n in walk(node))
+    return summary(node).zero_division
 
 
 def grade(response: str, gold: str, choices: Sequence[str] = ()) -> MathGrade:
@@ -581,7 +620,7 @@ def grade(response: str, gold: str, choices: Sequence[str] = ()) -> MathGrade:
         same = norm_gold.lower() == norm_answer.lower()
         return result(same, f"gold is not parseable ({exc}); compared as text")
     try:
-        a = parse(answer)
+        a = g if norm_answer == norm_gold else parse(answer)  # the same text is the same tree
     except ParseError as exc:
         return result(False, f"answer is not parseable: {exc}", g=g)
     if _undefined(g) or _undefined(a):

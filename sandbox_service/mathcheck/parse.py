@@ -3,6 +3,13 @@
 Nothing here evaluates anything: the parser only builds tuples (tag first) out of a fixed set of node
 kinds, so model text can never reach ``eval``/``exec``/``sympify``. Evaluation lives in ``values``.
 
+Whitespace and LaTeX spacing are tokens with meaning (see ``_SPACING``): ``\\\\`` is a row break, a thin
+space, ``{,}`` or ``,\\!`` between digit groups is a thousands separator, a plain space joins digit
+groups only in the 3-digit-group shape (``1 000 000``), and two numbers side by side are never a
+product (``2 5`` is an error, not 10). A comma inside ``( )``, ``[ ]`` or ``\\{ \\}`` always separates
+items (``(1,234)`` is a pair). ``a b/c`` is a mixed number only with a proper fraction and a space (not
+a line break) before it; ``!=`` is "not equal".
+
 Node kinds (tuples, tag first):
   ("num", Fraction, is_decimal, text)   ("sym", name)   ("const", "pi"|"e"|"i"|"inf")
   ("add", terms)  ("mul", factors)  ("neg", x)  ("div", a, b)  ("pow", base, exp)
@@ -55,14 +62,29 @@ _REPLACE = [
     ("\u2026", "\\ldots "),
     ("\u00a0", " "),
 ]
-_DROP = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg)(?=[\s(\[|.)\]\\])\.?"
-    r"|\\displaystyle|\\(?:[,;:! ]|quad\b|qquad\b)|~|\$|\\\(|\\\)|\\\[|\\\]"
+# LaTeX spacing is a token with meaning, not noise to delete blindly:
+#   ``\\``          a row break (matrices): kept, so rows never merge into one product;
+#   ``\!``          a negative thin space: nothing (``32,\!349`` is 32,349);
+#   ``\,`` ``\:`` ``\;`` ``\ `` ``~`` thin spaces: a thousands separator between digit groups in the
+#                   3-digit-group shape (``10\,000``), else a plain space;
+#   ``{,}``         a comma without spacing: a thousands separator between digits (``1{,}234``);
+#   ``\quad`` ``\qquad`` a wide space (a separator between items, never part of a number), also when
+#                   run into the next word (``x_1=2,\quadx_2=3`` in NuminaMath golds).
+# The row break is matched first, so the ``\ `` inside ``\\ `` is never read as a thin space.
+_SPACING = re.compile(
+    r"\\\\|\\!|\\(?:left|right|big|Big|bigg|Bigg)(?=[\s(\[|.)\]\\])\.?"
+    r"|\\displaystyle|\\(?:[,;: ]|qquad|quad)|~|\$|\\\(|\\\)|\\\[|\\\]"
 )
+_THIN_SPACE_IN_NUMBER = re.compile(
+    r"(?<![\d.])([1-9]\d{0,2})((?:(?:\\[,:; ]|~|\u2009|\u202f)\d{3})+)(?![\d])"
+)
+_THIN_SPACE = re.compile(r"\\[,:; ]|~|\u2009|\u202f")
+_LATEX_COMMA_IN_NUMBER = re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)")
+_COMMA_THIN_SPACE_IN_NUMBER = re.compile(r"(?<=\d),\\!\s*(?=\d{3}(?!\d))")  # 11,\! 111 is 11,111
 _SYNONYMS = [
-    (re.compile(r"\\[dt]frac"), "\\frac"),
+    (re.compile(r"\\[dtc]frac"), "\\frac"),
     (re.compile(r"\\[dt]binom"), "\\binom"),
-    (re.compile(r"\{,\}"), ""),
+    (re.compile(r"\{,\}"), ","),
     (re.compile(r"\\\$"), ""),
     (re.compile(r"\\%"), "%"),
     (re.compile(r"\\(?:cdot|times|ast)(?![A-Za-z])"), "*"),
@@ -72,11 +94,10 @@ _SYNONYMS = [
     (re.compile(r"\\neq(?![A-Za-z])"), "\\ne"),
     (re.compile(r"\\mp(?![A-Za-z])"), "\\pm"),
     (re.compile(r"\\(?:varnothing|emptyset)(?![A-Za-z])"), "\\emptyset"),
-    (re.compile(r"\\(?:dots|cdots|ldots)(?![A-Za-z])|\.\.\.+"), "\\ldots "),
+    (re.compile(r"\\(?:dots|cdots|ldots|dotsc|dotsb)(?![A-Za-z])|\.\.\.+"), "\\ldots "),
 ]
 
 
-_THIN_SPACE_IN_NUMBER = re.compile(r"(\d)(?:\\,|\\ |~|\u2009|\u202f)(?=\d{3}(?!\d))")
 _BOXES = re.compile(r"(?:\\(?:boxed|fbox)\s*\{)+")
 
 
@@ -97,20 +118,40 @@ def _unbox(text: str) -> str:
     return inner if depth == 0 else text
 
 
+def _spacing(m: re.Match[str]) -> str:
+    token = m.group(0)
+    if token == "\\\\":
+        return " \\\\ "
+    if token == "\\!":
+        return ""
+    return " "
+
+
+def _group_digits(m: re.Match[str]) -> str:
+    return m.group(1) + _THIN_SPACE.sub("", m.group(2))
+
+
 def normalize_text(text: str) -> str:
-    """Formatting noise removed (string level; used for the identical-strings fast path too)."""
+    """Formatting noise removed (string level; used for the identical-strings fast path too).
+
+    Runs of spaces become one space; a line break stays a line break (``11`` over ``5/6`` on the next
+    line is not the mixed number 11 5/6).
+    """
     text = text.replace("\\$", "")
-    text = _THIN_SPACE_IN_NUMBER.sub(r"\1", text)
+    text = _LATEX_COMMA_IN_NUMBER.sub("", text)
+    text = _COMMA_THIN_SPACE_IN_NUMBER.sub(",", text)
+    text = _THIN_SPACE_IN_NUMBER.sub(_group_digits, text)
     text = _unbox(text.strip())
     for a, b in _REPLACE:
         text = text.replace(a, b)
-    text = _DROP.sub(" ", text)
+    text = _SPACING.sub(_spacing, text)
     for pat, rep in _SYNONYMS:
         text = pat.sub(rep.replace("\\", "\\\\"), text)
     text = text.strip()
     while text.endswith(".") and not text.endswith(".."):
         text = text[:-1].rstrip()
-    return " ".join(text.split())
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
 
 
 # --- tokens --------------------------------------------------------------------------------------
@@ -280,6 +321,7 @@ _UNITS = {
 }
 _WORD_TOKENS = {
     "percent": ("op", "%"),
+    "percentage": ("op", "%"),
     "pct": ("op", "%"),
     "degrees": ("op", "circ"),
     "degree": ("op", "circ"),
@@ -314,9 +356,23 @@ _CALC = {
     "liminf": "lim",
 }
 
-_NUM = re.compile(r"\d{1,3}(?:,\d{3})+(?![\d])(?:\.\d+)?|\d+\.?\d*(?:[eE][+-]?\d+(?![\d.]))?|\.\d+")
+# Numbers. A comma or a space between digit groups is a thousands separator only in the 3-digit-group
+# shape (``1,234``, ``1 000 000``; a first group of 1-3 digits not starting with 0), and a comma only
+# where a number can stand alone: inside ``( )``, ``[ ]`` or ``\{ \}`` it separates items, so
+# ``(1,234)`` is the pair (1, 234). A space-grouped number is not followed by ``/`` (``1 3/4`` and
+# ``1 000 4/9`` are mixed numbers). Any other space between two numbers is an error, never a product.
+_DIGITS = r"\d+\.?\d*(?:[eE][+-]?\d+(?![\d.]))?|\.\d+"
+_NUM_COMMA = re.compile(r"[1-9]\d{0,2}(?:,\d{3})+(?![\d])(?:\.\d+)?|" + _DIGITS)
+_NUM_SPACE = re.compile(r"[1-9]\d{0,2}(?: \d{3})+(?![\d/]|\.\d*/)(?:\.\d+)?")
+_NUM = re.compile(_DIGITS)
 _CMD = re.compile(r"\\([A-Za-z]+|[{}|\\&])")
 _LETTERS = re.compile(r"[A-Za-z]+")
+_OPENERS = {"(": ")", "[": "]", "\\{": "\\}", "langle": "rangle"}
+_CLOSERS = {")", "]", "\\}", "rangle"}
+
+SPACE = 1  # the "spaced" field of a token: 0 none before it, SPACE a space, NEWLINE a line break
+NEWLINE = 2
+Token = tuple[str, Any, int]
 
 
 def _closing_brace(text: str, i: int) -> int:
@@ -326,23 +382,25 @@ def _closing_brace(text: str, i: int) -> int:
     return close
 
 
-def _tokenize(text: str, mathy: bool, out: list[tuple[str, Any, bool]], depth: int = 0) -> None:
+def _tokenize(text: str, mathy: bool, out: list[Token], depth: int = 0) -> None:
     if depth > 5:
         raise ParseError("nested text")
     i, n = 0, len(text)
-    spaced = False
+    spaced = 0
+    brackets: list[str] = []  # open ( [ \{ \langle and TeX groups {, innermost last
     while i < n:
         if len(out) > MAX_TOKENS:
             raise ParseError("answer too long")
         c = text[i]
         if c.isspace():
-            spaced = True
+            spaced = max(spaced, NEWLINE if c == "\n" else SPACE)
             i += 1
             continue
         if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
-            m = _NUM.match(text, i)
+            alone = not brackets or brackets[-1] == "{"
+            m = _NUM_SPACE.match(text, i) or (_NUM_COMMA if alone else _NUM).match(text, i)
             assert m is not None
-            out.append(("num", m.group(0), spaced))
+            out.append(("num", m.group(0).replace(" ", ""), spaced))
             i = m.end()
         elif c == "\\":
             m = _CMD.match(text, i)
@@ -371,8 +429,11 @@ def _tokenize(text: str, mathy: bool, out: list[tuple[str, Any, bool]], depth: i
             elif name == "\\":
                 out.append(("op", "rowsep", spaced))
             elif name in "{}|&":
-                out.append(("op", "\\" + name if name in "{}" else name, spaced))
+                value = "\\" + name if name in "{}" else name
+                _track(brackets, value)
+                out.append(("op", value, spaced))
             else:
+                _track(brackets, name)
                 out.append(("cmd", name, spaced))
         elif c.isalpha():
             m = _LETTERS.match(text, i)
@@ -380,15 +441,26 @@ def _tokenize(text: str, mathy: bool, out: list[tuple[str, Any, bool]], depth: i
             word = m.group(0)
             i = m.end()
             _word(word, mathy, out, spaced)
+        elif c == "!" and i + 1 < n and text[i + 1] == "=":
+            out.append(("cmd", "ne", spaced))  # x != 3 is "not equal", not a factorial
+            i += 2
         else:
             if c == "\u2032" or c == "'":
                 c = "'"
+            _track(brackets, c)
             out.append(("op", c, spaced))
             i += 1
-        spaced = False
+        spaced = 0
 
 
-def _word(word: str, mathy: bool, out: list[tuple[str, Any, bool]], spaced: bool) -> None:
+def _track(brackets: list[str], token: str) -> None:
+    if token in _OPENERS or token == "{":
+        brackets.append(token)
+    elif (token in _CLOSERS or token == "}") and brackets:
+        brackets.pop()
+
+
+def _word(word: str, mathy: bool, out: list[Token], spaced: int) -> None:
     low = word.lower()
     if len(word) == 1:
         out.append(("id", word, spaced))
@@ -410,7 +482,7 @@ def _word(word: str, mathy: bool, out: list[tuple[str, Any, bool]], spaced: bool
         out.append(("word", word, spaced))
 
 
-def _text_content(content: str, out: list[tuple[str, Any, bool]], spaced: bool, depth: int) -> None:
+def _text_content(content: str, out: list[Token], spaced: int, depth: int) -> None:
     stripped = content.strip()
     if not stripped:
         return
@@ -472,6 +544,8 @@ def _num_node(text: str) -> Node:
         if "e" in clean.lower():
             mant, exp = re.split("[eE]", clean)
             value = Fraction(mant) * Fraction(10) ** int(exp)
+        elif clean.isdigit():
+            value = Fraction(int(clean))
         else:
             value = Fraction(clean) if clean != "." else Fraction(0)
     except (ValueError, ZeroDivisionError, OverflowError):
@@ -480,21 +554,24 @@ def _num_node(text: str) -> Node:
 
 
 class _Parser:
-    def __init__(self, tokens: list[tuple[str, Any, bool]]) -> None:
+    def __init__(self, tokens: list[Token]) -> None:
         self.t = tokens
         self.i = 0
         self.depth = 0
 
     # helpers
-    def peek(self, k: int = 0) -> tuple[str, Any, bool] | None:
+    def peek(self, k: int = 0) -> Token | None:
         j = self.i + k
         return self.t[j] if j < len(self.t) else None
 
     def at(self, kind: str, value: Any = None, k: int = 0) -> bool:
-        tok = self.peek(k)
-        return tok is not None and tok[0] == kind and (value is None or tok[1] == value)
+        j = self.i + k  # the parser's hottest call: no helper, no temporary
+        if j >= len(self.t):
+            return False
+        tok = self.t[j]
+        return tok[0] == kind and (value is None or tok[1] == value)
 
-    def take(self) -> tuple[str, Any, bool]:
+    def take(self) -> Token:
         tok = self.peek()
         if tok is None:
             raise ParseError("unexpected end")
@@ -619,15 +696,17 @@ class _Parser:
                 if self.at("op", "+"):
                     self.take()
                 terms.append(self.term())
-            while True:
-                if self.at("op", "+"):
-                    self.take()
+            tokens = self.t
+            while self.i < len(tokens):
+                kind, value = tokens[self.i][0], tokens[self.i][1]  # one look per term (10k-term sums)
+                if kind == "op" and value == "+":
+                    self.i += 1
                     terms.append(self.term())
-                elif self.at("op", "-"):
-                    self.take()
+                elif kind == "op" and value == "-":
+                    self.i += 1
                     terms.append(("neg", self.term()))
-                elif self.at("cmd", "pm"):
-                    self.take()
+                elif kind == "cmd" and value == "pm":
+                    self.i += 1
                     left: Node = terms[0] if len(terms) == 1 else ("add", tuple(terms))
                     terms = [("pm", left, self.term())]
                 else:
@@ -641,7 +720,9 @@ class _Parser:
         if tok is None:
             return False
         kind, value, _ = tok
-        if kind in ("num", "id"):
+        if kind == "num":
+            return False  # two numbers side by side are never a product (``2 5`` is not 10)
+        if kind == "id":
             return True
         if kind == "op":
             return value in ("(", "\\{") or (value == "[" and False)
@@ -660,6 +741,8 @@ class _Parser:
     def term(self) -> Node:
         factors = [self.unary()]
         while True:
+            if self.i < len(self.t) and self.t[self.i][0] == "op" and self.t[self.i][1] in "+-),;=<>]|&":
+                break  # the common end of a term, decided with one look
             if self.at("op", "*"):
                 self.take()
                 factors.append(self.unary())
@@ -675,6 +758,8 @@ class _Parser:
         return factors[0] if len(factors) == 1 else ("mul", tuple(factors))
 
     def unary(self) -> Node:
+        if self.i < len(self.t) and self.t[self.i][0] != "op":
+            return self.power()
         if self.at("op", "-"):
             self.take()
             self.enter()
@@ -706,6 +791,8 @@ class _Parser:
 
     def postfix(self, node: Node) -> Node:
         while True:
+            if self.i >= len(self.t) or self.t[self.i][0] != "op":
+                return node
             if self.at("op", "!"):
                 self.take()
                 node = ("fact", node)
@@ -765,6 +852,8 @@ class _Parser:
             self.expect("op", close)
         finally:
             self.depth -= 1
+        if close == "\\}":
+            return ("set", tuple(items))  # \{x\} stays a set (a point in a union of intervals)
         return items[0] if len(items) == 1 else ("set", tuple(items))
 
     def ident(self, name: str) -> Node:
@@ -821,6 +910,9 @@ class _Parser:
 
     def number(self, text: str) -> Node:
         node = _num_node(text)
+        after = self.peek()
+        if after is None or (after[0] == "op" and after[1] != "_"):
+            return node  # the common case: nothing below can apply
         # repeating decimal: 0.\overline{3}, 0.1\overline{6}
         if self.at("cmd", "overline") or self.at("cmd", "dot"):
             if node[2] and "e" not in text.lower():
@@ -859,13 +951,14 @@ class _Parser:
             nxt is not None
             and den_tok is not None
             and nxt[0] == "num"
-            and nxt[2]
+            and nxt[2] == SPACE
             and self.at("op", "/", 1)
             and den_tok[0] == "num"
             and re.fullmatch(r"\d+", str(nxt[1]))
             and re.fullmatch(r"\d+", str(den_tok[1]))
         ):
-            if not (self.at("op", "^", 3) or self.at("op", ".", 3)):
+            proper = 0 <= int(nxt[1]) < int(den_tok[1])  # 11 6/6 and 4 4/0 are not mixed numbers
+            if proper and not (self.at("op", "^", 3) or self.at("op", ".", 3)):
                 num = _num_node(self.take()[1])
                 self.take()
                 den = _num_node(self.take()[1])
@@ -1057,7 +1150,7 @@ def parse(text: str) -> Node:
     if not norm:
         raise ParseError("empty answer")
     mathy = bool(re.search(r"[\\^_{}=\d+*/]", norm))
-    tokens: list[tuple[str, Any, bool]] = []
+    tokens: list[Token] = []
     _tokenize(norm, mathy, tokens)
     if not tokens:
         raise ParseError("empty answer")
