@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     tmpfs_mb: int = Field(default=64, ge=1)
     """Size cap of each writable tmpfs (/tmp, /work, /box)."""
     memory_overhead_mb: int = Field(default=48, ge=16)
-    """Memory the agent and fork server need on top of a test's limit (same cgroup)."""
+    """Only where no per-run cgroup can be made (cgroup v2, cgroup files not writable): memory the agent
+    and fork server get on top of a test's limit in the container's one cgroup. Elsewhere the agent's
+    share is measured at container start and test processes are charged to a cgroup of their own."""
     agent_start_timeout_s: float = Field(default=30.0, gt=0)
     """How long a new container's agent may take to connect."""
     agent_grace_ms: int = Field(default=5_000, ge=100)

@@ -40,7 +40,16 @@ from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
 
-__all__ = ["POOL_LABEL", "TRUSTED_UID_OFFSET", "UID_BASE", "UID_LIMIT", "Container", "ContainerPool"]
+__all__ = [
+    "POOL_LABEL",
+    "RUN_SLACK_BYTES",
+    "TRUSTED_UID_OFFSET",
+    "UID_BASE",
+    "UID_LIMIT",
+    "Container",
+    "ContainerPool",
+    "RunMemory",
+]
 
 POOL_LABEL = "sandbox-service.pool"
 OWNER_LABEL = "sandbox-service.owner"
@@ -87,9 +96,33 @@ def _owner_alive(tag: str) -> bool:
         return False
 
 
+#: Room the run cgroup gives beyond a test's limit before the OOM killer stops it: the trusted side of
+#: a boundary run and the fork server's own growth. The verdict does not use it: a program whose peak
+#: is over its limit by one byte is MEMORY_LIMIT_EXCEEDED.
+RUN_SLACK_BYTES = 16 * _MB
+#: Room for the agent beyond its measured baseline and its output buffers (2 x max_output).
+AGENT_MARGIN_BYTES = 16 * _MB
+
+
+@dataclass
+class RunMemory:
+    """The run cgroup's state as a test starts: what is charged already, and OOM kills so far."""
+
+    baseline: int
+    oom_kills: int
+
+
 @dataclass
 class Container:
-    """One warm container and its agent connection."""
+    """One warm container and its agent connection.
+
+    Memory: where the host can (cgroup v1, root), the fork server lives in a child cgroup of the
+    container's, ``run``, so every test process is charged there and the agent (with its output
+    buffers) is not. Before each test the host sets the run cgroup's limit and resets its peak; after
+    it, the peak minus what was charged before is the program's own peak memory, all its processes
+    together. ``run_cgroup`` is ``None`` where that is not possible: then the container-wide limit
+    (test limit + ``memory_overhead_mb``) and its OOM kills are all there is.
+    """
 
     name: str
     docker_id: str
@@ -100,6 +133,35 @@ class Container:
     memory_bytes: int = 0
     client: docker.DockerClient | None = None
     uses: int = 0
+    run_cgroup: Path | None = None
+    service_bytes: int = 0  # the agent and fork server, measured once both are up
+
+    async def begin_run(self, program_bytes: int, output_bytes: int, overhead_bytes: int) -> RunMemory | None:
+        """Set the limits for one test and start measuring its peak (``None``: not measured)."""
+        if self.run_cgroup is None:
+            await self.set_memory(program_bytes + overhead_bytes)
+            return None
+        run_limit = program_bytes + RUN_SLACK_BYTES
+        await self.set_memory(run_limit + self.service_bytes + 2 * output_bytes + AGENT_MARGIN_BYTES)
+        try:
+            _write_limit(self.run_cgroup, run_limit)
+            (self.run_cgroup / "memory.max_usage_in_bytes").write_text("0")  # peak := now
+            return RunMemory(
+                baseline=int((self.run_cgroup / "memory.usage_in_bytes").read_text()),
+                oom_kills=_oom_kills(self.run_cgroup),
+            )
+        except (OSError, ValueError) as exc:
+            raise InfrastructureError(f"cannot set up the run cgroup of {self.name}: {exc}") from exc
+
+    def end_run(self, start: RunMemory | None) -> tuple[int | None, int]:
+        """(the program's peak memory in bytes, OOM kills in the run cgroup) since ``begin_run``."""
+        if start is None or self.run_cgroup is None:
+            return None, 0
+        try:
+            peak = int((self.run_cgroup / "memory.max_usage_in_bytes").read_text())
+            return max(0, peak - start.baseline), max(0, _oom_kills(self.run_cgroup) - start.oom_kills)
+        except (OSError, ValueError) as exc:
+            raise InfrastructureError(f"cannot read the run cgroup of {self.name}: {exc}") from exc
 
     def agent_host_pid(self) -> int:
         """Host pid of the agent (the child of the container's init); for tests and diagnostics."""
@@ -132,6 +194,37 @@ class Container:
         assert self.client is not None
         # One API call sets both; the daemon orders the two writes itself.
         self.client.containers.get(self.docker_id).update(mem_limit=limit_bytes, memswap_limit=limit_bytes)
+
+
+def _write_limit(cgroup: Path, limit: int) -> None:
+    """memory and memory+swap limits of a v1 cgroup; memory+swap is never below memory."""
+    mem, memsw = cgroup / "memory.limit_in_bytes", cgroup / "memory.memsw.limit_in_bytes"
+    current = int(mem.read_text())
+    order = [memsw, mem] if limit > current else [mem, memsw]
+    for f in order:
+        if f.exists():
+            f.write_text(str(limit))
+
+
+def _oom_kills(cgroup: Path) -> int:
+    for line in (cgroup / "memory.oom_control").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value)
+    return 0
+
+
+def _make_run_cgroup(memory_files: list[Path], zygote_pid: int) -> Path | None:
+    """A child memory cgroup holding the fork server, so test processes are charged apart from the agent."""
+    if len(memory_files) != 2 or memory_files[0].name != "memory.limit_in_bytes":
+        return None  # cgroup v2, or not writable: see Container
+    run = memory_files[0].parent / "run"
+    try:
+        run.mkdir(exist_ok=True)
+        (run / "cgroup.procs").write_text(str(zygote_pid))
+        return run
+    except OSError:
+        return None
 
 
 def _memory_files(init_pid: int) -> list[Path]:
@@ -341,7 +434,23 @@ class ContainerPool:
         container.memory_bytes = (
             self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb
         ) * _MB
+        self._measure(container)
         return container
+
+    def _measure(self, container: Container) -> None:
+        """Put the fork server in its own cgroup and measure what the agent and it use at rest."""
+        try:
+            agent = psutil.Process(container.agent_host_pid())
+            zygote = next(p for p in agent.children() if "zygote.py" in " ".join(p.cmdline()))
+        except (InfrastructureError, StopIteration, psutil.Error):
+            return
+        container.run_cgroup = _make_run_cgroup(container.memory_files, zygote.pid)
+        if container.run_cgroup is not None:
+            usage = container.memory_files[0].parent / "memory.usage_in_bytes"
+            try:
+                container.service_bytes = int(usage.read_text())
+            except (OSError, ValueError):
+                container.run_cgroup = None
 
     async def _discard(self, container: Container) -> None:
         container.conn.close()

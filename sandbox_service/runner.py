@@ -145,7 +145,7 @@ class Runner:
     ) -> RawRun:
         s = self.settings
         container = lease.container
-        await container.set_memory((memory_mb + s.memory_overhead_mb) * _MB)
+        memory = await container.begin_run(memory_mb * _MB, max_output, s.memory_overhead_mb * _MB)
         cpu_s = max(1, math.ceil(cpu_ms / 1000))
         mem = memory_mb * _MB
         header: dict[str, Any] = {
@@ -167,12 +167,18 @@ class Runner:
         }
         timeout = wall_ms / 1000 + s.agent_grace_ms / 1000 + s.slow_reset_ms / 1000
         info, blobs = await container.conn.call(header, [stdin, *(data for _, data in files)], timeout)
+        peak, run_ooms = container.end_run(memory)
+        info["oom_kills"] += run_ooms
+        # The program's peak memory, all its processes together, from the kernel (the run cgroup's
+        # peak); where that cannot be had, the largest process's maxrss.
+        info["program_kb"] = peak // 1024 if peak is not None else int(info["maxrss_kb"])
+        info["over_memory"] = peak is not None and peak > memory_mb * _MB
         raw = RawRun(info, *blobs)
         # Recycle after anything that may leave the container worse than new.
         if info["leftover"]:
             lease.recycle("leftover_processes")
         elif info["oom_kills"]:
-            lease.recycle("oom")
+            lease.recycle("oom")  # the OOM killer may have picked more than the program
         elif info["timed_out"] or info["cpu_exceeded"] or info["cpu_ms"] > cpu_ms:
             lease.recycle("timeout")
         elif info["sweep_ms"] > s.slow_reset_ms:
@@ -196,7 +202,7 @@ class Runner:
         output = (raw.stderr + raw.stdout)[:COMPILE_OUTPUT_BYTES].decode("utf-8", "replace")
         if raw.info["timed_out"] or raw.info["cpu_ms"] > limit:
             return False, output, f"compilation exceeded {limit} ms"
-        if raw.info["oom_kills"]:
+        if raw.info["oom_kills"] or raw.info["over_memory"]:
             return False, output, f"compilation exceeded {self.settings.compile_memory_mb} MB"
         if not raw.exited_ok or not raw.info["collected"]:
             return False, output, "compilation failed"
@@ -296,17 +302,17 @@ class Runner:
             Verdict.ACCEPTED,
             time_ms=round(info["cpu_ms"]),
             wall_ms=round(info["wall_ms"]),
-            memory_kb=int(info["maxrss_kb"]),
+            memory_kb=int(info["program_kb"]),
             exit_code=info["exit_code"] if info["exit_code"] is not None else -info["signal"],
             signal=info["signal"],
             stdout=raw.stdout[:HEAD_BYTES],
             stderr=raw.stderr[:HEAD_BYTES],
         )
         sig = info["signal"]
-        if info["oom_kills"]:
+        if info["oom_kills"] or info["over_memory"]:
             result.verdict, result.message = (
                 Verdict.MEMORY_LIMIT_EXCEEDED,
-                f"memory limit of {memory_limit_mb} MB exceeded",
+                f"memory limit of {memory_limit_mb} MB exceeded (peak {info['program_kb'] / 1024:.1f} MiB)",
             )
         elif info["exceeded"]:
             result.verdict = Verdict.OUTPUT_LIMIT_EXCEEDED

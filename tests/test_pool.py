@@ -52,12 +52,19 @@ def test_containers_are_hardened(engine: EngineHarness, docker_client: docker.Do
     assert attrs["Config"]["Labels"][POOL_LABEL] == TEST_PREFIX
 
 
-def test_memory_limit_without_cgroup_access_uses_docker_update(loop_thread: LoopThread) -> None:
+def test_memory_limit_without_cgroup_access_uses_docker_update(
+    loop_thread: LoopThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Where the host may not write cgroup files, per-sample memory limits still hold (docker update)."""
+    import sandbox_service.pool
+
+    # as on a host where no child cgroup can be made (then the container-wide rule holds)...
+    monkeypatch.setattr(sandbox_service.pool, "_make_run_cgroup", lambda files, pid: None)
     harness = EngineHarness(loop_thread, make_settings(pool_size=1, max_uses=100))
     try:
         container = next(iter(harness.engine.pool._live.values()))
-        container.memory_files = []  # as on a host where they are not writable
+        assert container.run_cgroup is None
+        container.memory_files = []  # ...and the cgroup files are not writable
         assert container.client is not None
         src = "x = bytearray(200 * 1024 * 1024)\nx[::4096] = b'1' * len(x[::4096])\nprint('survived')\n"
         big = harness.score(
