@@ -184,7 +184,7 @@ def score_cmd(
     concurrency: int | None,
     pool_size: int | None,
 ) -> None:
-    """Score every sample of INPUT (JSON Lines or Parquet) and write one result per sample.
+    """Score every sample of INPUT (JSON Lines, .gz too, or Parquet): one result per sample, then pass@k.
 
     \b
     Examples:
