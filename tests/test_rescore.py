@@ -583,17 +583,21 @@ def test_samples_join_their_problems_by_id(tmp_path: Path, suffix: str) -> None:
         {"task_id": "HumanEval/7", "completion": "    return 0\n", "test": "x"},
         {"completion": "    return 0\n", "test": "x"},
         {"task_id": "HumanEval/0", "completion": ["    return b + a\n", "    pass\n"], "test": "x"},
+        {"id": "HumanEval/8", "completion": "    return 0\n"},
     ]
     src = tmp_path / f"samples{suffix}"
-    if suffix == ".parquet":  # a column of mixed str/list is not Parquet: list them all
-        pq.write_table(
-            pa.Table.from_pylist([r | {"completion": r["completion"] if isinstance(r["completion"], list) else [r["completion"]]} for r in rows]), src
-        )  # fmt: skip
+    if suffix == ".parquet":  # every row gets every column; a column of str and list is not Parquet
+        keys = sorted({k for r in rows for k in r})
+        listed = [{k: r.get(k) for k in keys} for r in rows]
+        for r in listed:
+            r["completion"] = r["completion"] if isinstance(r["completion"], list) else [r["completion"]]
+        pq.write_table(pa.Table.from_pylist(listed), src)
     else:
         src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     samples = list(read_samples(src, "humaneval", problems=problems, problems_name="HumanEval.jsonl.gz"))
     assert [(s.id, s.row) for s in samples] == [
-        ("HumanEval/0/0", 1), ("HumanEval/7", 2), ("", 3), ("HumanEval/0/1", 4), ("HumanEval/0/2", 4)
+        ("HumanEval/0/0", 1), ("HumanEval/7", 2), ("", 3), ("HumanEval/0/1", 4), ("HumanEval/0/2", 4),
+        ("HumanEval/8", 5),
     ]  # fmt: skip
     good = [s for s in samples if s.request is not None]
     assert len(good) == 3
@@ -603,6 +607,7 @@ def test_samples_join_their_problems_by_id(tmp_path: Path, suffix: str) -> None:
         assert s.request.code.source.startswith("def add(a, b):\n")
     assert str(samples[1].error) == "task_id: no problem with id 'HumanEval/7' in HumanEval.jsonl.gz"
     assert str(samples[2].error).startswith("task_id: missing: the row needs one of task_id, id,")
+    assert str(samples[5].error) == "id: no problem with id 'HumanEval/8' in HumanEval.jsonl.gz"
 
 
 def test_problems_file_errors_on_the_command_line(tmp_path: Path) -> None:
