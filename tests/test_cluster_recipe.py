@@ -244,6 +244,7 @@ def _serve(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str],
         if line.startswith("workers: "):
             return proc, address, seen
     proc.wait(30)
+    proc.stdout.close()
     raise AssertionError("serve exited early:\n" + "".join(seen))
 
 
@@ -282,6 +283,7 @@ def test_recipe_serves_on_every_node_and_takes_a_node_added_while_serving(
 ) -> None:
     cluster = recipe_cluster
     two = cluster.wait_for_nodes(2)
+    assert "/4.0 sandbox" in cluster.status().stdout, "README: the sandbox total under Resources"
     proc, address, seen = _serve(cluster.serve_argv(), cluster.env)
     try:
         assert seen[-1].count("containers") == 2, "".join(seen)
