@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # --- Ray distribution -------------------------------------------------------------------------
     ray_address: str = ""
     """Ray cluster to join (``auto`` or ``host:port``); empty starts a local Ray in-process."""
+    ray_join_timeout_s: float = Field(default=10.0, gt=0)
+    """How long joining ``ray_address`` may wait for its GCS to answer; past it, or if the cluster
+    refuses this process's Ray token (``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN``), ``serve`` stops saying so."""
     worker_resource: str = "sandbox"
     """Custom Ray resource marking sandbox nodes; its amount on a node is that worker's pool size."""
     worker_start_timeout_s: float = Field(default=120.0, gt=0)

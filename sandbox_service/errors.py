@@ -10,7 +10,8 @@ requests and broken infrastructure. Each maps to the gRPC status it becomes at t
     └── InfrastructureError             (INTERNAL; as a result: SANDBOX_ERROR)
         ├── ImageError                  the runtime image is missing or stale
         ├── DockerUnavailable           no Docker engine answers
-        └── AgentLost                   a container's agent died, hung or spoke nonsense
+        ├── AgentLost                   a container's agent died, hung or spoke nonsense
+        └── RayUnavailable              `serve --ray-address`: no cluster there, or it refuses us
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "InfrastructureError",
     "InvalidRequest",
     "Overloaded",
+    "RayUnavailable",
     "SandboxServiceError",
     "ShuttingDown",
 ]
@@ -72,3 +74,7 @@ class DockerUnavailable(InfrastructureError):
 
 class AgentLost(InfrastructureError):
     """A container's agent died, timed out, or broke the protocol; the container is recycled."""
+
+
+class RayUnavailable(InfrastructureError):
+    """The Ray cluster to join does not answer, or refuses this process's authentication."""

@@ -300,14 +300,21 @@ def init_ray(settings: Settings, num_cpus: int | None = None, temp_dir: str | No
     """Join ``settings.ray_address``, or start a local Ray offering ``pool_size`` sandbox slots.
 
     A local Ray keeps its files under ``temp_dir`` (the caller removes it after ``ray.shutdown()``).
+
+    Raises:
+        RayUnavailable: the cluster does not answer within ``ray_join_timeout_s``, or refuses this
+            process's Ray token; checked before ``ray.init``, which would retry for long.
     """
     import ray
+
+    from .rayjoin import check_cluster
 
     if ray.is_initialized():
         return "Ray already initialised"
     if settings.ray_address:
+        gcs = check_cluster(settings.ray_address, settings.ray_join_timeout_s)
         ray.init(address=settings.ray_address, include_dashboard=False, log_to_driver=True)
-        return f"joined Ray at {settings.ray_address}"
+        return f"joined Ray at {settings.ray_address} (GCS {gcs})"
     kwargs: dict[str, Any] = {"_temp_dir": temp_dir} if temp_dir else {}
     ray.init(
         address="local",  # a new local instance, never some cluster found on this host
