@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     """Only where no per-run cgroup can be made (cgroup v2, cgroup files not writable): memory the agent
     and fork server get on top of a test's limit in the container's one cgroup. Elsewhere the agent's
     share is measured at container start and test processes are charged to a cgroup of their own."""
+    seccomp_profile: bool = True
+    """Run every container under our seccomp profile (``docker/seccomp.json``, see ``docker/seccomp.md``:
+    no io_uring, ptrace, memfd, 32-bit syscalls, namespaces, bpf, ...). Off, Docker's default profile
+    applies, which on Docker < 25 leaves io_uring open: only for measuring the profile's cost."""
     agent_start_timeout_s: float = Field(default=30.0, gt=0)
     """How long a new container's agent may take to connect."""
     agent_grace_ms: int = Field(default=5_000, ge=100)

@@ -9,8 +9,9 @@ shutdown all of ours are.
 
 Isolation flags (see ``architecture.md``): no network, read-only root, size-capped tmpfs work dirs,
 pids limit, memory = memory+swap, CPU quota, nofile/fsize/core ulimits, all capabilities dropped but
-SETUID/SETGID/KILL (the agent's), no-new-privileges, default seccomp, an init process, and no log
-driver. Programs run under a per-container unprivileged uid.
+SETUID/SETGID/KILL (the agent's), no-new-privileges, our seccomp profile (``seccomp.py``; its version
+in the label ``sandbox-service.seccomp``), an init process, and no log driver. Programs run under a
+per-container unprivileged uid.
 
 The host process must be root (or own the Docker socket and cgroup files) so the container's uid 0
 can reach the agent socket and the per-sample memory limit can be written to the cgroup.
@@ -39,6 +40,7 @@ import psutil
 from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
+from .seccomp import SECCOMP_LABEL, seccomp_options
 
 __all__ = [
     "POOL_LABEL",
@@ -257,6 +259,7 @@ class ContainerPool:
     def __init__(self, settings: Settings, image: str, client: docker.DockerClient | None = None) -> None:
         self.settings = settings
         self.image = image
+        self.seccomp = seccomp_options(settings.seccomp_profile)
         try:
             self.client = client or docker.from_env()
         except docker.errors.DockerException as exc:
@@ -352,7 +355,11 @@ class ContainerPool:
             name=name,
             detach=True,
             auto_remove=True,  # the agent exits when its host connection dies: a dead owner leaves nothing
-            labels={POOL_LABEL: s.container_prefix, OWNER_LABEL: self._owner},
+            labels={
+                POOL_LABEL: s.container_prefix,
+                OWNER_LABEL: self._owner,
+                SECCOMP_LABEL: self.seccomp.version,
+            },
             network_mode="none",
             read_only=True,
             tmpfs={
@@ -372,7 +379,7 @@ class ContainerPool:
             ],
             cap_drop=["ALL"],
             cap_add=["SETUID", "SETGID", "KILL"],
-            security_opt=["no-new-privileges"],
+            security_opt=["no-new-privileges", *self.seccomp.security_opt],
             init=True,
             log_config=docker.types.LogConfig(type="none"),
             shm_size=f"{s.tmpfs_mb}m",

@@ -243,8 +243,10 @@ class Service:
     def languages(self) -> pb.ListLanguagesResponse:
         s = self.settings
         labels: dict[str, str] = {}
+        seccomp = ""
         for w in self.dispatcher.workers.values():
             labels = w.info.get("image_labels", {})
+            seccomp = w.info.get("seccomp_profile", "")
             break
         defaults = pb.Limits(
             time_limit_ms=s.default_time_limit_ms,
@@ -269,7 +271,8 @@ class Service:
                     max_limits=maxima,
                 )
                 for spec in LANGUAGES.values()
-            ]
+            ],
+            seccomp_profile=seccomp,
         )
 
     async def stop(self, drain_timeout: float | None = None) -> None:

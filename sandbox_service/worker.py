@@ -63,6 +63,7 @@ class SandboxWorker:
             "pid": os.getpid(),
             "pool_size": self.settings.pool_size,
             "image_labels": dict(self.engine.image_labels),
+            "seccomp_profile": self.engine.pool.seccomp.version,
         }
 
     async def run(self, items: list[tuple[int, bytes]]) -> AsyncIterator[list[tuple[int, bytes]]]:

@@ -23,10 +23,13 @@ import pytest
 from sandbox_service.config import Settings
 from sandbox_service.engine import Engine
 from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, TRUSTED_UID_OFFSET, UID_BASE, UID_LIMIT
+from sandbox_service.seccomp import SECCOMP_LABEL, profile_version, seccomp_options
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 T = TypeVar("T")
 TEST_PREFIX = "sandbox-test"
+SECCOMP_OFF_PREFIX = "sandbox-test-docker-default"
+"""The one pool a test starts on purpose without our seccomp profile; `SeccompWatch` lets it be."""
 
 
 class LoopThread:
@@ -278,6 +281,87 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not math_workers, f"math worker processes leaked: {math_workers}"
     assert not socks, f"socket dirs leaked: {socks}"
     assert not procs, f"program processes leaked: {procs}"
+
+
+class SeccompWatch:
+    """Checks every pool container this test run creates, as Docker holds it, on its ``create`` event:
+    our seccomp profile in ``HostConfig.SecurityOpt`` and its version in the label. Containers of a
+    concurrent run (owner not a process of this one) are not ours to judge."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+        self.want_opt = seccomp_options(True).security_opt[0]
+        self.version = profile_version()
+        self.checked: list[str] = []
+        self.bad: list[str] = []
+        self.vanished = 0  # removed before it could be inspected
+        self.error: BaseException | None = None
+        self._closing = False
+        self._events = client.events(
+            decode=True, filters={"type": "container", "event": "create", "label": POOL_LABEL}
+        )
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        try:
+            for event in self._events:
+                attrs = event.get("Actor", {}).get("Attributes", {})
+                if attrs.get(POOL_LABEL) == SECCOMP_OFF_PREFIX or not _owned_by_this_run(
+                    attrs.get(OWNER_LABEL, "")
+                ):
+                    continue
+                try:
+                    problem = self.problem(event["id"])
+                except docker.errors.NotFound:
+                    self.vanished += 1
+                    continue
+                (self.bad if problem else self.checked).append(f"{attrs.get('name')}: {problem or 'ok'}")
+        except Exception as exc:  # the stream ends with an error when closed
+            if not self._closing:
+                self.error = exc
+
+    def problem(self, container_id: str) -> str | None:
+        """What is wrong with a container's seccomp set-up, or None."""
+        info = self.client.api.inspect_container(container_id)
+        opts = info["HostConfig"].get("SecurityOpt") or []
+        label = (info["Config"].get("Labels") or {}).get(SECCOMP_LABEL)
+        if self.want_opt not in opts:
+            seen = [o[:40] + "..." if len(o) > 40 else o for o in opts]
+            return f"started without our seccomp profile (SecurityOpt {seen})"
+        if label != self.version:
+            return f"label {SECCOMP_LABEL}={label!r}, not {self.version}"
+        return None
+
+    def close(self) -> None:
+        self._closing = True
+        self._events.close()
+        self._thread.join(10)
+
+
+def _owned_by_this_run(owner: str) -> bool:
+    """The owner label names this test process or one of its descendants (Ray workers, CLI runs)."""
+    try:
+        proc = psutil.Process(int(owner.split(":", 1)[0]))
+        return proc.pid == os.getpid() or any(p.pid == os.getpid() for p in proc.parents())
+    except (ValueError, psutil.Error):
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def seccomp_watch() -> Iterator[SeccompWatch | None]:
+    """Fails the session if any pool container of this run was started without our seccomp profile."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException:
+        yield None  # the Docker tests fail on their own, saying so
+        return
+    watch = SeccompWatch(client)
+    yield watch
+    watch.close()
+    assert watch.error is None, f"the seccomp watch lost Docker's event stream: {watch.error!r}"
+    assert not watch.bad, f"containers without our seccomp profile: {watch.bad}"
 
 
 def _foreign(labels: dict[str, str], ours: set[int]) -> bool:

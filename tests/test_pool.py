@@ -16,6 +16,7 @@ import pytest
 from sandbox_service.errors import DockerUnavailable, ImageError
 from sandbox_service.images import ensure_image, runtime_tag
 from sandbox_service.pool import OWNER_LABEL, POOL_LABEL, ContainerPool
+from sandbox_service.seccomp import SECCOMP_LABEL, seccomp_options
 
 from .conftest import (
     TEST_PREFIX,
@@ -165,13 +166,20 @@ def test_killed_agent_is_retried_on_a_fresh_container(loop_thread: LoopThread) -
 
 
 def pool_labelled_sleeper(docker_client: docker.DockerClient, owner_pid: int) -> Any:
-    """A container carrying our pool's labels, as if an engine in process ``owner_pid`` had made it."""
+    """A container carrying our pool's labels, as if an engine in process ``owner_pid`` had made it
+    (with our seccomp profile too: `SeccompWatch` checks every pool container of the run)."""
+    seccomp = seccomp_options(True)
     return docker_client.containers.run(
         runtime_tag(make_settings().image),
         ["sleep", "300"],
         detach=True,
-        labels={POOL_LABEL: TEST_PREFIX, OWNER_LABEL: f"{owner_pid}:12345.000"},
+        labels={
+            POOL_LABEL: TEST_PREFIX,
+            OWNER_LABEL: f"{owner_pid}:12345.000",
+            SECCOMP_LABEL: seccomp.version,
+        },
         network_mode="none",
+        security_opt=list(seccomp.security_opt),
     )
 
 

@@ -25,6 +25,7 @@ from sandbox_service import Client
 from sandbox_service.client import AsyncClient
 from sandbox_service.dispatch import Dispatcher, WorkerHandle
 from sandbox_service.errors import InfrastructureError, Overloaded
+from sandbox_service.seccomp import profile_version
 from sandbox_service.v1 import sandbox_pb2 as pb
 from sandbox_service.v1 import sandbox_pb2_grpc as pb_grpc
 
@@ -82,7 +83,9 @@ def test_score_unary(service: ServiceHarness) -> None:
 
 def test_list_languages(service: ServiceHarness) -> None:
     with Client(service.address) as client:
-        langs = {lang.name: lang for lang in client.list_languages().languages}
+        reply = client.list_languages()
+    langs = {lang.name: lang for lang in reply.languages}
+    assert reply.seccomp_profile == profile_version()  # what the Ray workers' containers run under
     assert set(langs) == {"python", "cpp"}
     assert langs["python"].version.startswith("3.11")
     assert langs["cpp"].version and list(langs["cpp"].test_kinds) == ["stdio"]

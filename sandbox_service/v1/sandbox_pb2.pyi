@@ -252,7 +252,9 @@ class Language(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., test_kinds: _Optional[_Iterable[str]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class ListLanguagesResponse(_message.Message):
-    __slots__ = ("languages",)
+    __slots__ = ("languages", "seccomp_profile")
     LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     languages: _containers.RepeatedCompositeFieldContainer[Language]
-    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ...) -> None: ...
+    seccomp_profile: str
+    def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., seccomp_profile: _Optional[str] = ...) -> None: ...
