@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import shutil
 import socket
@@ -52,6 +53,8 @@ __all__ = [
     "ContainerPool",
     "RunMemory",
 ]
+
+log = logging.getLogger(__name__)
 
 POOL_LABEL = "sandbox-service.pool"
 OWNER_LABEL = "sandbox-service.owner"
@@ -441,15 +444,21 @@ class ContainerPool:
         container.memory_bytes = (
             self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb
         ) * _MB
-        self._measure(container)
+        await self._measure(container)
         return container
 
-    def _measure(self, container: Container) -> None:
+    async def _measure(self, container: Container) -> None:
         """Put the fork server in its own cgroup and measure what the agent and it use at rest."""
-        try:
-            agent = psutil.Process(container.agent_host_pid())
-            zygote = next(p for p in agent.children() if "zygote.py" in " ".join(p.cmdline()))
-        except (InfrastructureError, StopIteration, psutil.Error):
+        zygote = None
+        for _ in range(50):  # on a loaded host the processes may not be listed at once
+            try:
+                agent = psutil.Process(container.agent_host_pid())
+                zygote = next(p for p in agent.children() if "zygote.py" in " ".join(p.cmdline()))
+                break
+            except (InfrastructureError, StopIteration, psutil.Error):
+                await asyncio.sleep(0.02)
+        if zygote is None:
+            log.warning("no fork server found in %s: its memory is judged container-wide", container.name)
             return
         container.run_cgroup = _make_run_cgroup(container.memory_files, zygote.pid)
         if container.run_cgroup is not None:
