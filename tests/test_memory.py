@@ -72,7 +72,9 @@ def test_memory_kb_is_what_the_program_allocated(engine: EngineHarness, language
     resp = run(engine, language, source)
     assert verdict(resp) == "ACCEPTED"
     kb = resp.tests[0].memory_kb  # type: ignore[attr-defined]
-    assert mib * 1024 <= kb <= (mib + 16) * 1024, kb  # the interpreter's own few MB on top (~2 MB idle)
+    # the interpreter's own few MB on top (~2 MB idle); the kernel's own charges (slab freed during
+    # the run) move the figure by a few hundred KiB either way
+    assert (mib - 1) * 1024 <= kb <= (mib + 16) * 1024, kb
 
 
 def test_assertion_tests_use_the_same_rule(engine: EngineHarness) -> None:
