@@ -232,6 +232,19 @@ def pool_containers(client: docker.DockerClient, owner_pid: int | None = None) -
 
 
 @pytest.fixture(scope="session", autouse=True)
+def torch_caches_removed() -> Iterator[None]:
+    """torch makes $TMPDIR/torchinductor_<user> when the trainer tests import it (some of its code
+    ignores TORCHINDUCTOR_CACHE_DIR): the run removes it if the run made it."""
+    import getpass
+
+    made = Path(tempfile.gettempdir()) / f"torchinductor_{getpass.getuser()}"
+    existed = made.exists()
+    yield
+    if not existed:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     """After every test has finished: no container, socket dir or program process of ours is left."""
     try:

@@ -308,10 +308,8 @@ def _tiny_model_and_tokenizer() -> tuple[Any, Any]:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # TRL's own config sets a renamed transformers field
 def test_trl_grpo_trainer_trains_on_service_rewards(
-    default_service: None, service: ServiceHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    default_service: None, service: ServiceHarness, tmp_path: Path
 ) -> None:
-    # torch writes its compile cache under $TMPDIR/torchinductor_<user> and leaves it: keep it here.
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
