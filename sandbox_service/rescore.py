@@ -40,7 +40,7 @@ from typing import IO, Any
 from .adapters import to_request
 from .errors import InvalidRequest
 from .v1 import sandbox_pb2 as pb
-from .wire import error_response, response_to_json
+from .wire import error_response, loads_json, response_to_json
 
 __all__ = ["ResultsFile", "Sample", "Summary", "count_rows", "read_samples", "rescore"]
 
@@ -81,13 +81,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InvalidRequest]]:
                 n += 1
                 yield n, row
         return
-    with path.open(encoding="utf-8") as f:
+    with path.open("rb") as f:  # bytes: one line of bad UTF-8 is that row's problem, not the file's
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except ValueError as exc:
+                row = loads_json(line)
+            except ValueError as exc:  # bad UTF-8 too, and nesting deeper than Python recurses
                 yield n, InvalidRequest("line", f"not JSON: {exc}")
                 continue
             yield n, row if isinstance(row, dict) else InvalidRequest("line", "not a JSON object")
