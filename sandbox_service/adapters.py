@@ -357,6 +357,13 @@ sys.exit(0 if clean and said and said[-1] == "1" else 1)
 """
 
 
+def _uint32(field: str, value: float, given: float) -> int:
+    """``value`` rounded, if a limit field can hold it (inf passes pydantic's ``gt=0``)."""
+    if not value < 2**32:
+        raise AdapterError(field, f"{given} is out of range")
+    return round(value)
+
+
 def codeforces(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
     r: CodeforcesRow = _validate(CodeforcesRow, row)
     if r.interaction_format and r.interaction_format.strip():
@@ -379,9 +386,9 @@ def codeforces(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreR
     language = response_language(response)
     limits: dict[str, int] = {}
     if r.time_limit:
-        limits["time_limit_ms"] = round(r.time_limit * 1000)
+        limits["time_limit_ms"] = _uint32("time_limit", r.time_limit * 1000, r.time_limit)
     if r.memory_limit:
-        limits["memory_limit_mb"] = round(r.memory_limit)
+        limits["memory_limit_mb"] = _uint32("memory_limit", r.memory_limit, r.memory_limit)
     return _code(_program(response, language), tests, request_id or r.id, language, **limits)
 
 

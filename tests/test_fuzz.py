@@ -550,6 +550,13 @@ def test_found_math_choices_not_a_list_is_an_adapter_error() -> None:
     assert list(to_request("math", {"gold": "1", "options": [1, 2.5]}, "", "m").math.choices) == ["1", "2.5"]
 
 
+def test_found_codeforces_limits_too_large_for_the_wire_are_an_adapter_error() -> None:
+    for field, value in (("time_limit", 1e300), ("time_limit", float("inf")), ("memory_limit", 2.0**40)):
+        with pytest.raises(InvalidRequest) as bad:
+            to_request("codeforces", {**VALID_ROWS["codeforces"], field: value}, "print(1)", "cf")
+        assert bad.value.field == field and bad.value.problem == f"{value} is out of range"
+
+
 def test_found_jsonl_line_of_bad_utf8_is_that_rows_problem(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b'{"id": "a", "math": {"gold": "1"}}\n\x80\xff\n{"id": "b", "math": {"gold": "1"}}\n')
@@ -731,7 +738,9 @@ def test_every_adapter_turns_any_row_into_a_request_or_an_error_naming_the_field
 jsonl_lines = st.one_of(
     st.binary(max_size=80).map(lambda b: b.replace(b"\n", b" ")),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.sampled_from(sorted(VALID_ROWS)).flatmap(rows).map(lambda r: json.dumps(r).encode()),
+    st.sampled_from(sorted(VALID_ROWS))
+    .flatmap(rows)
+    .map(lambda r: json.dumps({"response": "print(1)", **r}).encode()),  # the model's output column too
 )
 
 
