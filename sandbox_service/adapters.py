@@ -34,6 +34,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from .errors import InvalidRequest
 from .mathcheck.extract import find_boxes
 from .v1 import sandbox_pb2 as pb
+from .wire import loads_json
 
 __all__ = [
     "COLUMNS",
@@ -98,7 +99,7 @@ def response_language(response: str, default: str = "python") -> str:
 
 def _json_string(value: Any) -> Any:
     """Datasets store nested fields either as objects or as JSON strings of them ("" = empty)."""
-    return json.loads(value or "{}") if isinstance(value, str) else value
+    return loads_json(value or "{}") if isinstance(value, str) else value
 
 
 class _Row(BaseModel):
@@ -142,11 +143,11 @@ def _decode_cases(value: Any, field: str) -> list[Any]:
     if not value.strip():
         return []
     try:
-        decoded = json.loads(value)
+        decoded = loads_json(value)
     except ValueError:
         try:
             raw = _Restricted(io.BytesIO(zlib.decompress(base64.b64decode(value)))).load()
-            decoded = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+            decoded = loads_json(raw) if isinstance(raw, (str, bytes)) else raw
         except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad field
             raise AdapterError(field, f"neither JSON nor base64(zlib(pickle(JSON))): {exc}") from None
     if not isinstance(decoded, list):
@@ -303,8 +304,8 @@ def livecodebench(row: dict[str, Any], response: str, request_id: str) -> pb.Sco
             if not func:
                 raise AdapterError("metadata.func_name", "functional tests need a function name")
             try:
-                args = [json.loads(line) for line in case.input.split("\n") if line.strip()]
-                expected = json.loads(case.output)
+                args = [loads_json(line) for line in case.input.split("\n") if line.strip()]
+                expected = loads_json(case.output)
             except ValueError as exc:
                 raise AdapterError(f"test_cases[{i}].input", f"not newline-separated JSON: {exc}") from None
             tests.append(_call(func, args, expected))
@@ -371,6 +372,13 @@ sys.exit(0 if clean and said and said[-1] == "1" else 1)
 """
 
 
+def _uint32(field: str, value: float, given: float) -> int:
+    """``value`` rounded, if a limit field can hold it (inf passes pydantic's ``gt=0``)."""
+    if not value < 2**32:
+        raise AdapterError(field, f"{given} is out of range")
+    return round(value)
+
+
 def codeforces(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
     r: CodeforcesRow = _validate(CodeforcesRow, row)
     if r.interaction_format and r.interaction_format.strip():
@@ -393,9 +401,9 @@ def codeforces(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreR
     language = response_language(response)
     limits: dict[str, int] = {}
     if r.time_limit:
-        limits["time_limit_ms"] = round(r.time_limit * 1000)
+        limits["time_limit_ms"] = _uint32("time_limit", r.time_limit * 1000, r.time_limit)
     if r.memory_limit:
-        limits["memory_limit_mb"] = round(r.memory_limit)
+        limits["memory_limit_mb"] = _uint32("memory_limit", r.memory_limit, r.memory_limit)
     return _code(_program(response, language), tests, request_id or r.id, language, **limits)
 
 
@@ -416,9 +424,15 @@ def math(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest
             break
     else:
         raise AdapterError("gold", "the row has none of the columns gold, answer, solution, ground_truth")
-    choices = row.get("choices") or row.get("options") or []
+    key = "choices" if row.get("choices") else "options"
+    choices = row.get(key) or []
+    if isinstance(choices, str):
+        choices = list(choices)  # "ABCD"
+    if not isinstance(choices, list) or not all(isinstance(c, (str, int, float)) for c in choices):
+        raise AdapterError(key, "must be a list of strings")
     return pb.ScoreRequest(
-        id=request_id, math=pb.MathTask(response=response, gold=gold_answer(gold), choices=list(choices))
+        id=request_id,
+        math=pb.MathTask(response=response, gold=gold_answer(gold), choices=[str(c) for c in choices]),
     )
 
 
@@ -427,7 +441,7 @@ def verl(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest
     truth = r.reward_model.ground_truth
     if isinstance(truth, str):
         try:
-            parsed = json.loads(truth)
+            parsed = loads_json(truth)
         except ValueError:
             parsed = None
         if isinstance(parsed, dict):

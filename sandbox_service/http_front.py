@@ -41,6 +41,7 @@ from .dispatch import Dispatcher, Job
 from .errors import InvalidRequest, Overloaded, SandboxServiceError, ShuttingDown
 from .integrations import SandboxUnavailable, openrlhf_rewards
 from .v1 import sandbox_pb2 as pb
+from .wire import loads_json
 
 __all__ = ["HttpFront"]
 
@@ -97,17 +98,29 @@ def _service_error(exc: SandboxServiceError, rename: dict[str, str] | None = Non
     return _error(500, exc.grpc_status.name, str(exc))
 
 
+def _uint32(field: str, value: float, given: float, unit: str) -> int:
+    """``value`` rounded, if a limit field can hold it (else the deployment's maximum cannot be met)."""
+    if not value < 2**32:  # also inf, which pydantic lets through a gt=0 float
+        raise InvalidRequest(field, f"{given} {unit} is out of range")
+    return round(value)
+
+
 def run_code_request(body: RunCodeBody) -> pb.ScoreRequest:
     """A SandboxFusion ``/run_code`` body as one stdio test whose output is reported, not judged."""
     if body.files:
         raise InvalidRequest("files", "not supported: programs run with no extra files")
     if body.fetch_files:
         raise InvalidRequest("fetch_files", "not supported: programs leave no files behind")
+    run_ms = _uint32("code.limits.time_limit_ms", body.run_timeout * 1000, body.run_timeout, "s")
     limits = pb.Limits(
-        time_limit_ms=round(body.run_timeout * 1000),
-        wall_time_limit_ms=round(body.run_timeout * 1000),
-        compile_time_limit_ms=round(body.compile_timeout * 1000),
-        memory_limit_mb=max(body.memory_limit_MB, 0),  # -1: the deployment's default
+        time_limit_ms=run_ms,
+        wall_time_limit_ms=run_ms,
+        compile_time_limit_ms=_uint32(
+            "code.limits.compile_time_limit_ms", body.compile_timeout * 1000, body.compile_timeout, "s"
+        ),
+        memory_limit_mb=_uint32(  # -1: the deployment's default
+            "code.limits.memory_limit_mb", max(body.memory_limit_MB, 0), body.memory_limit_MB, "MB"
+        ),
     )
     test = pb.TestCase(stdio=pb.StdioTest(stdin=body.stdin or ""))
     language = LANGUAGE_ALIASES.get(body.language, body.language)
@@ -230,8 +243,8 @@ class HttpFront:
 
     async def _json(self, request: web.Request) -> Any:
         try:
-            return await request.json()
-        except ValueError as exc:
+            return loads_json(await request.read())
+        except ValueError as exc:  # also bad UTF-8, and nesting deeper than Python recurses
             raise InvalidRequest("body", f"not JSON: {exc}") from None
 
     async def get_reward(self, request: web.Request) -> web.Response:

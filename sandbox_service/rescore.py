@@ -53,7 +53,7 @@ from .adapters import COLUMNS, to_request
 from .errors import InvalidRequest
 from .summary import DEFAULT_KS, Summary, Totals, pass_at_k, problem_of
 from .v1 import sandbox_pb2 as pb
-from .wire import error_response, response_to_json
+from .wire import error_response, loads_json, response_to_json
 
 __all__ = [
     "DEFAULT_KS",
@@ -91,13 +91,19 @@ def _open_text(path: Path) -> IO[str]:
     return path.open(encoding="utf-8")
 
 
+def _open_bytes(path: Path) -> IO[bytes]:
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
 def count_rows(path: Path) -> int:
     """Rows in the input (Parquet metadata, or non-blank lines), for the progress bar's total."""
     if is_parquet(path):
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
-    with _open_text(path) as f:
+    with _open_bytes(path) as f:
         return sum(1 for line in f if line.strip())
 
 
@@ -112,13 +118,13 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | InvalidRequest]]:
                 n += 1
                 yield n, row
         return
-    with _open_text(path) as f:
+    with _open_bytes(path) as f:  # bytes: one line of bad UTF-8 is that row's problem, not the file's
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
-            except ValueError as exc:
+                row = loads_json(line)
+            except ValueError as exc:  # bad UTF-8 too, and nesting deeper than Python recurses
                 yield n, InvalidRequest("line", f"not JSON: {exc}")
                 continue
             yield n, row if isinstance(row, dict) else InvalidRequest("line", "not a JSON object")

@@ -11,6 +11,12 @@ A program's failure is a verdict in the response; RPC errors are for the request
 ``errors``). In a ``ScoreStream`` every request gets exactly one response: a refused one comes back
 with ``error`` set, so one bad request never ends the stream. Only shutting down ends a stream early,
 with ``UNAVAILABLE``, after every admitted request on it has been answered.
+
+Requests are decoded here, not by gRPC (``_add_decoding_service``): bytes that are not the method's
+request message are ``INVALID_ARGUMENT`` ("request: not a sandbox.v1.ScoreRequest: ..." naming the
+broken field when the wire format shows it), and inside a ``ScoreStream`` they are answered in place
+with ``error`` set, under the message's id when it can be read, else ``wire.UNDECODABLE_ID``
+(``<undecodable:N>``, N the message's 0-based position in the stream); the stream goes on.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from .http_front import HttpFront
 from .metrics import ServiceMetrics
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
-from .wire import error_response
+from .wire import Undecodable, decode_request, decode_stream_message, error_response
 
 __all__ = ["Service", "serve"]
 
@@ -86,6 +92,94 @@ class _TokenAuth(grpc.aio.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
+_HANDLER_KINDS = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def _add_decoding_service(
+    server: grpc.aio.Server,
+    servicer: Any,
+    service_name: str,
+    on_undecodable: Callable[[InvalidRequest], None] = lambda exc: None,
+) -> None:
+    """Register ``servicer``'s methods for ``service_name`` (a service of our proto) with gRPC handing
+    them raw bytes that ``wire`` decodes; otherwise the same as the generated
+    ``add_<Service>Servicer_to_server`` (method paths, reflection and client stubs are unchanged).
+
+    A unary-request method gets its decoded request message; undecodable bytes are answered
+    ``INVALID_ARGUMENT`` before it runs. A request-streaming method gets an async iterator of
+    request messages and ``Undecodable`` items (one per message that did not decode, in order) to
+    answer in place. ``on_undecodable`` sees every refusal (for metrics).
+    """
+    service = pb.DESCRIPTOR.services_by_name[service_name.rsplit(".", 1)[-1]]
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in service.methods:
+        request_type: type[Any] = getattr(pb, method.input_type.name)
+        behaviour = getattr(servicer, method.name)
+
+        async def decode(data: bytes, context: Any, request_type: type[Any] = request_type) -> Any:
+            try:
+                return decode_request(data, request_type)
+            except InvalidRequest as exc:
+                on_undecodable(exc)
+                await context.abort(exc.grpc_status, str(exc))
+
+        if method.client_streaming:
+            handler: Any = functools.partial(_stream_handler, behaviour, request_type, on_undecodable)
+        elif method.server_streaming:
+            handler = functools.partial(_unary_stream_handler, behaviour, decode)
+        else:
+            handler = functools.partial(_unary_handler, behaviour, decode)
+        make = _HANDLER_KINDS[(method.client_streaming, method.server_streaming)]
+        serialize = getattr(pb, method.output_type.name).SerializeToString
+        handlers[method.name] = make(handler, request_deserializer=None, response_serializer=serialize)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service_name, handlers),))
+    server.add_registered_method_handlers(service_name, handlers)
+
+
+async def _unary_handler(behaviour: Any, decode: Any, data: bytes, context: Any) -> Any:
+    return await behaviour(await decode(data, context), context)
+
+
+async def _unary_stream_handler(behaviour: Any, decode: Any, data: bytes, context: Any) -> AsyncIterator[Any]:
+    async for item in behaviour(await decode(data, context), context):
+        yield item
+
+
+async def _stream_handler(
+    behaviour: Any,
+    request_type: type[Any],
+    on_undecodable: Callable[[InvalidRequest], None],
+    requests: AsyncIterator[bytes],
+    context: Any,
+) -> AsyncIterator[Any]:
+    async def decoded() -> AsyncIterator[Any]:
+        position = 0
+        async for data in requests:
+            item = decode_stream_message(data, request_type, position)
+            if isinstance(item, Undecodable):
+                on_undecodable(item.error)
+            yield item
+            position += 1
+
+    async for response in behaviour(decoded(), context):
+        yield response
+
+
+def _as_service_error(exc: Exception, request: pb.ScoreRequest) -> SandboxServiceError:
+    """``exc`` as the error its caller is told: ours as it is; anything else is a bug of ours, not
+    the request's, so INTERNAL (logged with its traceback) rather than gRPC's UNKNOWN or, in a
+    stream, the end of it."""
+    if isinstance(exc, SandboxServiceError):
+        return exc
+    log.error("request id=%r: unexpected %s", request.id, type(exc).__name__, exc_info=exc)
+    return SandboxServiceError(f"internal error: {type(exc).__name__}: {exc}")
+
+
 class GraderService(pb_grpc.GraderServicer):
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -96,13 +190,16 @@ class GraderService(pb_grpc.GraderServicer):
     ) -> pb.ScoreResponse:
         try:
             return await self.dispatcher.score(request)
-        except SandboxServiceError as exc:
-            self.dispatcher.metrics.rejected.labels(exc.grpc_status.name).inc()
-            await context.abort(exc.grpc_status, str(exc))
+        except Exception as exc:
+            error = _as_service_error(exc, request)
+            self.dispatcher.metrics.rejected.labels(error.grpc_status.name).inc()
+            await context.abort(error.grpc_status, str(error))
             raise  # unreachable: abort raises
 
     async def ScoreStream(
-        self, requests: AsyncIterator[pb.ScoreRequest], context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        requests: AsyncIterator[pb.ScoreRequest | Undecodable],
+        context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[pb.ScoreResponse]:
         out: asyncio.Queue[pb.ScoreResponse | None] = asyncio.Queue()
         jobs: set[Job] = set()
@@ -124,14 +221,18 @@ class GraderService(pb_grpc.GraderServicer):
         async def read() -> None:
             try:
                 async for request in requests:
+                    if isinstance(request, Undecodable):  # counted as rejected by the decoder
+                        out.put_nowait(error_response(request.id, request.error))
+                        continue
                     try:
                         job = await dispatcher.admit_when_room(request)
                     except ShuttingDown as exc:
                         stopped.append(exc)
                         return  # unread requests stay unanswered: the stream ends UNAVAILABLE
-                    except SandboxServiceError as exc:
-                        dispatcher.metrics.rejected.labels(exc.grpc_status.name).inc()
-                        out.put_nowait(error_response(request.id, exc))
+                    except Exception as exc:
+                        error = _as_service_error(exc, request)
+                        dispatcher.metrics.rejected.labels(error.grpc_status.name).inc()
+                        out.put_nowait(error_response(request.id, error))
                         continue
                     jobs.add(job)
                     job.future.add_done_callback(functools.partial(deliver, job))
@@ -204,7 +305,12 @@ class Service:
         s = self.settings
         interceptors = [_TokenAuth(s.token)] if s.token else []
         server = grpc.aio.server(interceptors=interceptors, options=grpc_options(s.max_message_mb))
-        pb_grpc.add_GraderServicer_to_server(GraderService(self), server)  # type: ignore[no-untyped-call]
+        rejected = self.metrics.rejected
+
+        def count(exc: InvalidRequest) -> None:
+            rejected.labels(exc.grpc_status.name).inc()
+
+        _add_decoding_service(server, GraderService(self), SERVICE_NAME, count)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from google.protobuf import message as pb_message
+from google.protobuf.descriptor import FieldDescriptor
 
 from runners.languages import LANGUAGES
 
@@ -31,8 +35,13 @@ from .models import (
 from .v1 import sandbox_pb2 as pb
 
 __all__ = [
+    "UNDECODABLE_ID",
+    "Undecodable",
     "code_task_from_proto",
+    "decode_request",
+    "decode_stream_message",
     "error_response",
+    "loads_json",
     "math_response",
     "task_from_proto",
     "request_from_json",
@@ -43,6 +52,160 @@ __all__ = [
 
 MAX_ID_BYTES = 1024
 MIN_MEMORY_MB = 16
+UNDECODABLE_ID = "<undecodable:{position}>"
+"""The id a stream's answer to an undecodable message carries when no id could be read from it:
+``position`` is the message's 0-based place in the stream (the error message says it too)."""
+
+M = TypeVar("M", bound=pb_message.Message)
+
+
+# --- decoding ------------------------------------------------------------------------------------
+# Requests arrive as bytes and are decoded here, not by gRPC: a message that is not valid protobuf
+# is then a bad request naming what is wrong (INVALID_ARGUMENT; in a stream, an answer in place),
+# rather than an exception gRPC reports as UNKNOWN and that ends a whole stream.
+
+
+class _Malformed(Exception):
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+class _GaveUp(Exception):
+    """The walk took more steps than a diagnosis is worth (the event loop must not stall)."""
+
+
+WALK_STEPS = 100_000
+"""Most fields a diagnosis of an undecodable message looks at (a 64 MiB message of tiny fields
+would otherwise hold the event loop for seconds)."""
+
+
+class _Walker:
+    """Walks a message's fields as the wire format lays them out, naming the first that is broken."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.steps = 0
+
+    def varint(self, pos: int, field: str) -> tuple[int, int]:
+        data, start, value, shift = self.data, pos, 0, 0
+        while True:
+            if pos >= len(data):
+                raise _Malformed(field, f"truncated varint at byte {start}")
+            b = data[pos]
+            pos += 1
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value, pos
+            shift += 7
+            if shift >= 70:
+                raise _Malformed(field, f"varint longer than 10 bytes at byte {start}")
+
+    def walk(self, descriptor: Any, start: int, end: int, path: str, deep: bool) -> str | None:
+        """Walk ``data[start:end]``, a message of ``descriptor`` at field ``path`` ("" at the top);
+        raises ``_Malformed`` naming the first field that does not decode. Returns the last top-level
+        ``id`` seen (valid UTF-8), the one a parser keeps. ``deep``: walk nested messages too."""
+        pos, seen, found = start, dict[str, int](), None
+        where_msg = path or "the message"
+        while pos < end:
+            self.steps += 1
+            if self.steps > WALK_STEPS:
+                raise _GaveUp
+            at = pos
+            tag, pos = self.varint(pos, where_msg)
+            number, wire_type = tag >> 3, tag & 7
+            field = descriptor.fields_by_number.get(number)
+            name = path
+            if field is not None:
+                name = f"{path}.{field.name}" if path else field.name
+                if field.is_repeated:
+                    seen[name] = seen.get(name, -1) + 1
+                    name = f"{name}[{seen[name]}]"
+            where = name or "the message"
+            if number == 0:
+                raise _Malformed(where_msg, f"field number 0 at byte {at}")
+            if wire_type == 0:
+                _, pos = self.varint(pos, where)
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+                if pos > end:
+                    raise _Malformed(where, f"truncated at byte {at}")
+            elif wire_type == 2:
+                size, pos = self.varint(pos, where)
+                if pos + size > end:
+                    raise _Malformed(where, f"length {size} at byte {at} runs past the end of {where_msg}")
+                payload_start, pos = pos, pos + size
+                if field is None:
+                    continue
+                if field.type == FieldDescriptor.TYPE_STRING:
+                    try:
+                        text = self.data[payload_start:pos].decode()
+                    except UnicodeDecodeError:
+                        raise _Malformed(where, "not valid UTF-8") from None
+                    if field.name == "id" and not path:
+                        found = text
+                elif field.type == FieldDescriptor.TYPE_MESSAGE and deep:
+                    self.walk(field.message_type, payload_start, pos, name, deep)
+            else:  # groups (3, 4) are long deprecated and nothing we define; 6, 7 do not exist
+                raise _Malformed(where, f"wire type {wire_type} at byte {at}")
+        return found
+
+
+def _problem(data: bytes, descriptor: Any, exc: Exception) -> str:
+    """What is wrong with bytes protobuf refused, naming the field when the wire format shows it."""
+    try:
+        _Walker(data).walk(descriptor, 0, len(data), "", deep=True)
+    except _Malformed as bad:
+        return f"{bad.field}: {bad.problem}"
+    except (_GaveUp, RecursionError):
+        pass
+    reason = str(exc).rsplit(": ", 1)[-1] or "does not parse"  # protobuf's own words, less the type
+    return f"{reason} ({len(data)} bytes)"
+
+
+def _salvage_id(data: bytes, descriptor: Any) -> str | None:
+    """The message's ``id`` if its top level is intact (the damage is deeper), else None."""
+    try:
+        found = _Walker(data).walk(descriptor, 0, len(data), "", deep=False)
+    except (_Malformed, _GaveUp):
+        return None
+    return found if found is not None and len(found.encode()) <= MAX_ID_BYTES else None
+
+
+def decode_request(data: bytes, message_type: type[M]) -> M:
+    """Decode one request; raises ``InvalidRequest("request", "not a <type>: ...")`` if it is not one."""
+    message = message_type()
+    try:
+        message.ParseFromString(data)
+    except (pb_message.DecodeError, RecursionError, ValueError) as exc:
+        name = message.DESCRIPTOR.full_name
+        raise InvalidRequest("request", f"not a {name}: {_problem(data, message.DESCRIPTOR, exc)}") from None
+    return message
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A stream message that did not decode: answered in place with ``error``, under ``id``."""
+
+    position: int
+    id: str
+    error: InvalidRequest
+
+
+def decode_stream_message(data: bytes, message_type: type[M], position: int) -> M | Undecodable:
+    """Decode the message at 0-based ``position`` of a stream, or say why it cannot be.
+
+    Its answer's id is the message's own ``id`` when the top level of the message is intact and
+    the id readable (the damage is deeper), else ``UNDECODABLE_ID`` with the position.
+    """
+    try:
+        return decode_request(data, message_type)
+    except InvalidRequest as exc:
+        salvaged = _salvage_id(data, message_type.DESCRIPTOR)
+        rid = UNDECODABLE_ID.format(position=position) if salvaged is None else salvaged
+        problem = exc.problem.replace(": ", f" (message {position} of the stream, from 0): ", 1)
+        return Undecodable(position, rid, InvalidRequest(exc.field, problem))
 
 
 def _limits(msg: pb.Limits, s: Settings) -> Limits:
@@ -81,7 +244,21 @@ def _tolerance(field: str, value: float) -> float:
     return value
 
 
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads``, but JSON nested deeper than Python recurses is a ``ValueError`` like any other
+    malformed JSON (the decoder raises ``RecursionError``, which callers catching ``ValueError`` miss)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+_CHECKER_KINDS = {k.value for k in CheckerKind}
+
+
 def _checker(msg: pb.Checker, field: str, kind_name: str) -> Checker:
+    if msg.kind and msg.kind not in _CHECKER_KINDS:  # an open enum: any number decodes
+        raise InvalidRequest(f"{field}.kind", f"unknown checker kind {msg.kind}")
     kind = CheckerKind(msg.kind) if msg.kind else CheckerKind.LINES
     abs_tol = _tolerance(f"{field}.abs_tol", msg.abs_tol)
     rel_tol = _tolerance(f"{field}.rel_tol", msg.rel_tol)
@@ -117,13 +294,13 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
         if not c.function.strip():
             raise InvalidRequest(f"{field}.call.function", "is empty")
         try:
-            args = json.loads(c.args_json or "[]")
+            args = loads_json(c.args_json or "[]")
         except ValueError as exc:
             raise InvalidRequest(f"{field}.call.args_json", f"is not JSON: {exc}") from None
         if not isinstance(args, list):
             raise InvalidRequest(f"{field}.call.args_json", "must be a JSON list of arguments")
         try:
-            json.loads(c.expected_json)
+            loads_json(c.expected_json)
         except ValueError as exc:
             raise InvalidRequest(f"{field}.call.expected_json", f"is not JSON: {exc}") from None
         kind = CallTest(c.function.strip(), c.args_json or "[]", c.expected_json)

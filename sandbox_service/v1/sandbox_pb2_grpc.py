@@ -65,7 +65,10 @@ class GraderServicer:
 
     def ScoreStream(self, request_iterator, context):
         """Many samples in flight on one stream, answered as each finishes (out of order,
-        matched by id); exactly one response per request.
+        matched by id); exactly one response per request. A message that is not a
+        ScoreRequest is answered in place (error.field "request") under its own id when
+        that can be read, else under the placeholder id "<undecodable:N>", N its 0-based
+        position in the stream; the stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
