@@ -10,8 +10,10 @@ Per cell: the code is parsed; when its last statement is a bare expression, that
 evaluated apart and the ``repr`` of its value, when not ``None``, is the cell's ``display`` (cut at the
 cap), as Jupyter shows ``text/plain``; the value is kept in ``_``. An exception (``SystemExit`` and
 ``KeyboardInterrupt`` too) is reported with its name, value and traceback, and the state stays.
-SIGINT is what the agent sends a cell over its time limit: it is blocked except while cell code runs,
-so it interrupts the cell (``KeyboardInterrupt``) and never the kernel's own reading or replying.
+A child a cell forks (``os.fork``, multiprocessing) loses both channels at once and exits where it
+would return to the kernel's loop. SIGINT is what the agent sends a cell over its time limit: it is
+blocked except while cell code runs, so it interrupts the cell (``KeyboardInterrupt``) and never the
+kernel's own reading or replying.
 
 Framing on both pipes: u32 big-endian length, then that much UTF-8 JSON.
 
@@ -141,6 +143,16 @@ def serve(reply_fd):
     sys.path[:] = ["/work", *(p for p in sys.path[1:] if not p.startswith("/opt/runners"))]
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    main_pid = os.getpid()
+
+    def forked():  # a cell's os.fork() child must never read requests or write replies
+        for fd in (ctl, reply_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    os.register_at_fork(after_in_child=forked)
     kernel = Kernel()
     _send(reply_fd, {"hello": True, "pid": os.getpid(), "python": sys.version.split()[0]})
     while True:
@@ -156,4 +168,6 @@ def serve(reply_fd):
         finally:
             signal.pthread_sigmask(signal.SIG_BLOCK, _SIGINT)
         _flush()
+        if os.getpid() != main_pid:  # a forked child ran to the end of the cell: it ends here
+            os._exit(0 if reply and reply.get("ok") else 1)
         _send(reply_fd, reply)

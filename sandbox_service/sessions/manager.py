@@ -265,7 +265,7 @@ class SessionManager:
             result.error.ename = "SessionLost"
             result.error.evalue = "the session's sandbox failed; open a new session"
             result.wall_ms = round((time.monotonic() - t0) * 1000.0)
-            asyncio.ensure_future(self._end(session, "lost"))
+            await self._end(session, "lost")
             return result
         result = CS(stdout=_text(out), stderr=_text(err), execution_count=n, wall_ms=round(info["wall_ms"]))
         reply = info["reply"] or {}
