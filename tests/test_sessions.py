@@ -426,3 +426,59 @@ def test_worker_killed_mid_session(
     wait_until(lambda: len(sessions_service.dispatcher.workers) == 2, 120, "a replacement worker")
     with client.session(**small()) as fresh:
         assert fresh.run("1 + 1").display == "2"
+
+
+def test_verl_tool_through_verls_loader(
+    sessions_service: ServiceHarness, loop_thread: LoopThread, tmp_path: Any
+) -> None:
+    """Loaded by verl's own tool-config code and called as its agent loop does: create, execute with
+    ``agent_data``, release, once per tool call; the trajectory's state survives between calls."""
+    from types import SimpleNamespace
+
+    from verl.tools.base_tool import BaseTool
+    from verl.tools.tool_registry import initialize_tools_from_config
+
+    config = tmp_path / "tools.yaml"
+    config.write_text(
+        "tools:\n"
+        "  - class_name: sandbox_service.integrations.SandboxSessionTool\n"
+        "    config:\n"
+        "      type: native\n"
+        f"      address: {sessions_service.address}\n"
+        "      idle_timeout_s: 60\n"
+        "      limits: {cell_wall_time_limit_ms: 2000, memory_limit_mb: 192}\n"
+        "      labels: {run: verl-test}\n"
+    )
+    [tool] = initialize_tools_from_config(str(config))
+    assert isinstance(tool, BaseTool) and tool.name == "code_interpreter"
+    schema = tool.get_openai_tool_schema().model_dump()
+    assert schema["function"]["parameters"]["required"] == ["code"]
+
+    async def call(agent: Any, code: str) -> tuple[str, dict[str, Any]]:
+        instance_id, _ = await tool.create(create_kwargs={})
+        try:
+            response, reward, metrics = await tool.execute(instance_id, {"code": code}, agent_data=agent)
+        finally:
+            await tool.release(instance_id)
+        assert reward == 0.0
+        return response.text, metrics
+
+    async def go() -> list[tuple[str, dict[str, Any]]]:
+        one, two = SimpleNamespace(request_id="traj-1"), SimpleNamespace(request_id="traj-2")
+        return [
+            await call(one, "import math\nx = 6"),
+            await call(two, "x = 'other'"),
+            await call(one, "print('x is', x)\nmath.factorial(x)"),
+            await call(two, "x"),
+            await call(one, "1/0"),
+            await call(one, "import time; time.sleep(30)"),
+        ]
+
+    out = loop_thread.run(go(), timeout=120)
+    assert out[0][0] == "" and out[1][0] == ""
+    assert out[2] == ("x is 6\n720", {"status": "OK", "wall_ms": out[2][1]["wall_ms"]})
+    assert out[3][0] == "'other'"  # trajectories do not share state
+    assert "ZeroDivisionError: division by zero" in out[4][0] and out[4][1]["status"] == "ERROR"
+    assert out[5][1]["status"] == "TIMEOUT" and "time limit" in out[5][0]
+    with Client(sessions_service.address) as c:
+        assert c.close_sessions({"run": "verl-test"}) == 2
