@@ -449,7 +449,7 @@ def _session_tool_class() -> type:
     from verl.tools.base_tool import BaseTool
     from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
-    class SandboxSessionTool(BaseTool):  # type: ignore[misc]
+    class SandboxSessionTool(BaseTool):
         """verl ``BaseTool``: a live interpreter per trajectory on a running service.
 
         ``config`` keys (all optional): ``address``, ``token``, ``tls_ca`` (as ``Rewards``),
