@@ -90,7 +90,8 @@ async def bench(address: str, http: str, args: argparse.Namespace) -> None:
             opens.append((time.perf_counter() - t) * 1000)
             await client.close_session(s.session_id)
         print(
-            f"OpenSession          p50 {pct(opens, 0.5):7.1f} ms   p99 {pct(opens, 0.99):7.1f} ms   (n={len(opens)})"
+            f"OpenSession          p50 {pct(opens, 0.5):7.1f} ms   p99 {pct(opens, 0.99):7.1f} ms"
+            f"   (n={len(opens)})"
         )
 
         # Trivial RunCell latency through gRPC.
@@ -104,7 +105,8 @@ async def bench(address: str, http: str, args: argparse.Namespace) -> None:
                 lat.append((time.perf_counter() - t) * 1000)
                 assert r.display == "2", r
         print(
-            f"RunCell (1 + 1)      p50 {pct(lat, 0.5):7.2f} ms   p99 {pct(lat, 0.99):7.2f} ms   (n={len(lat)})"
+            f"RunCell (1 + 1)      p50 {pct(lat, 0.5):7.2f} ms   p99 {pct(lat, 0.99):7.2f} ms"
+            f"   (n={len(lat)})"
         )
 
         # Throughput with many sessions busy at once.
@@ -124,7 +126,8 @@ async def bench(address: str, http: str, args: argparse.Namespace) -> None:
         elapsed = time.perf_counter() - t0
         total = args.sessions * args.per_session
         print(
-            f"{args.sessions} sessions busy      {total / elapsed:7.0f} cells/s ({total} cells in {elapsed:.2f} s)"
+            f"{args.sessions} sessions busy      {total / elapsed:7.0f} cells/s"
+            f" ({total} cells in {elapsed:.2f} s)"
         )
         closed = await client.close_sessions({"bench": "1"})
         assert closed == args.sessions, closed
