@@ -6,6 +6,12 @@ then serves requests one at a time:
 - ``write``: put files (program source, checker inputs) into the root-owned ``/box`` directory, which
   the program can read but not change.
 - ``clear``: empty ``/box`` (between samples, and after a checker saw an expected output).
+- ``session_open`` / ``session_cell`` / ``session_restart``: a session's live interpreter
+  (``session.py``), forked once through the fork server as the program uid and kept between cells:
+  no sweep runs between cells (the state is the point). A cell over its time or output limit gets
+  SIGINT, then, after a grace, every process of the program uid is killed and a fresh interpreter
+  started (reported as ``restarted``). A session container serves nothing else and is removed when
+  the session ends, so its processes and files go with it.
 - ``run``: run one process through the fork server (``zygote.py``) as the program uid, feeding
   stdin and capturing stdout/stderr/status without deadlock, enforcing the wall-clock limit and the
   output caps, then sweeping: every process of the program uid is killed and reaped, and ``/tmp``,
@@ -26,6 +32,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -48,6 +55,9 @@ STDERR_KEEP = 1 << 16  # stderr is for humans: keep its head, but count all of i
 DRAIN_GRACE_S = 0.5
 CPU_POLL_S = 0.05
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+KERNEL_START_S = 10.0  # a session's interpreter must greet within this
+DRAIN_S = 0.05  # after a cell's reply: how long to read what its streams still hold
+_LEN = struct.Struct(">I")
 
 
 def _read_exact(sock, n):
@@ -96,6 +106,8 @@ class Agent:
         )
         child.close()
         self.zsock = parent
+        self.kernel = None  # a session's interpreter: {"pid", "ctl", "out", "err", "rep"} fds
+        self.session_rlimits = None
 
     # -- helpers -----------------------------------------------------------------------------
     def oom_kills(self):
@@ -316,6 +328,237 @@ class Agent:
         }
         return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r])]
 
+    # -- sessions ----------------------------------------------------------------------------
+    def op_session_open(self, req, blobs):
+        """Write the session's ``files`` (blobs) under /work as the program's own, start its kernel."""
+        if self.kernel is not None:
+            raise RuntimeError("a session is open in this container already")
+        files = [(spec["path"], data) for spec, data in zip(req.get("files", []), blobs, strict=True)]
+        if files:
+            self._write_as_program(files)
+        self.session_rlimits = req["rlimits"]
+        hello = self._start_kernel()
+        return {"pid": self.kernel["pid"], "python": hello.get("python", "")}, []
+
+    def op_session_restart(self, req, blobs):
+        """Replace the kernel by a fresh one (every process of the program uid is killed first)."""
+        self._stop_kernel()
+        self._start_kernel()
+        return {"pid": self.kernel["pid"]}, []
+
+    def _write_as_program(self, files):
+        """Write files under /work as the program uid (the agent has no CAP_CHOWN), in a child."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(r)
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+                os.umask(0o022)
+                for path, data in files:
+                    _write_work_file(path, data)
+                code = 0
+            except BaseException as exc:
+                os.write(w, f"{type(exc).__name__}: {exc}"[:1000].encode())
+            finally:
+                os._exit(code)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            why = f.read()
+        _pid, status = os.waitpid(pid, 0)
+        if status != 0:
+            raise RuntimeError(f"cannot write the session's files: {why.decode(errors='replace')}")
+
+    def _start_kernel(self):
+        (in_r, in_w), (out_r, out_w), (err_r, err_w), (rep_r, rep_w) = [os.pipe() for _ in range(4)]
+        zreq = {
+            "mode": "python",
+            "harness": "session",
+            "uid": self.uid,
+            "trusted_uid": self.trusted_uid,
+            "cwd": "/work",
+            "argv": [],
+            "env": PROGRAM_ENV,
+            "rlimits": self.session_rlimits,
+        }
+        socket.send_fds(self.zsock, [json.dumps(zreq).encode()], [in_r, out_w, err_w, rep_w])
+        for fd in (in_r, out_w, err_w, rep_w):
+            os.close(fd)
+        pid = json.loads(self.zsock.recv(1 << 16))["pid"]
+        for fd in (in_w, out_r, err_r, rep_r):
+            os.set_blocking(fd, False)
+        self.kernel = {"pid": pid, "ctl": in_w, "out": out_r, "err": err_r, "rep": rep_r}
+        poller = select.poll()
+        poller.register(rep_r, select.POLLIN)
+        poller.register(self.zsock.fileno(), select.POLLIN)
+        buf = bytearray()
+        deadline = time.monotonic() + KERNEL_START_S
+        while time.monotonic() < deadline:
+            for fd, _ev in poller.poll(100):
+                if fd == self.zsock.fileno():
+                    report = json.loads(self.zsock.recv(1 << 16))
+                    self._close_kernel_fds()
+                    raise RuntimeError(f"session kernel exited at start (status {report['status']})")
+                buf += _read_some(rep_r)
+                hello, _ = _frame(buf, 1 << 16)
+                if hello is not None:
+                    return hello
+        self._stop_kernel()
+        raise RuntimeError("session kernel did not start in time")
+
+    def _close_kernel_fds(self):
+        if self.kernel is not None:
+            for key in ("ctl", "out", "err", "rep"):
+                try:
+                    os.close(self.kernel[key])
+                except OSError:
+                    pass
+            self.kernel = None
+
+    def _stop_kernel(self):
+        """Kill every process of the program uid (files stay) and collect the kernel's exit report."""
+        if self.kernel is None:
+            return
+        self._kill_as(self.uid, wipe=False)
+        if select.select([self.zsock], [], [], 5.0)[0]:
+            self.zsock.recv(1 << 16)
+        self._close_kernel_fds()
+
+    def op_session_cell(self, req, blobs):
+        """Run one cell. Blob 0 is the code. Replies with the kernel's own report (``reply``, or
+        ``None`` when it had to be killed or died), why the agent interrupted it (``reason``:
+        ``timeout``/``output``), and the cell's stdout and stderr (blobs 0 and 1), cut at the cap."""
+        k = self.kernel
+        if k is None:
+            raise RuntimeError("no session is open in this container")
+        max_out = int(req["max_output"])
+        msg = json.dumps(
+            {"code": blobs[0].decode("utf-8", "replace"), "name": req["name"], "max_display": max_out}
+        ).encode()
+        pending = memoryview(_LEN.pack(len(msg)) + msg)
+        _read_some(k["rep"])  # stale bytes (a cell's child may write there): not this cell's reply
+        pid, ctl, out, err, rep = k["pid"], k["ctl"], k["out"], k["err"], k["rep"]
+        bufs = {out: bytearray(), err: bytearray()}
+        counts = {out: 0, err: 0}
+        rbuf = bytearray()
+        reply_limit = 4 * max_out + (1 << 20)
+        poller = select.poll()
+        for fd in (out, err, rep, self.zsock.fileno()):
+            poller.register(fd, select.POLLIN)
+        poller.register(ctl, select.POLLOUT)
+        t0 = time.monotonic()
+        deadline = t0 + req["wall_ms"] / 1000.0
+        cpu_limit_s = req["cpu_ms"] / 1000.0
+        cpu0 = _cpu_with_children(pid)
+        next_cpu = t0 + CPU_POLL_S
+        grace_s = req.get("grace_ms", 1000) / 1000.0
+        reason = None
+        over_output = False
+        kill_at = exit_deadline = None
+        killed = False
+        reply = None
+        exit_info = None
+        garbage = False
+
+        def read_stream(fd):
+            nonlocal over_output
+            data = _read_some(fd)
+            counts[fd] += len(data)
+            room = max_out - len(bufs[fd])
+            if room > 0:
+                bufs[fd] += data[:room]
+            if counts[fd] > max_out:
+                over_output = True
+
+        while reply is None and exit_info is None:
+            now = time.monotonic()
+            if reason is None:
+                if now >= deadline:
+                    reason = "timeout"
+                elif cpu_limit_s and now >= next_cpu:
+                    next_cpu = now + CPU_POLL_S
+                    if _cpu_with_children(pid) - cpu0 > cpu_limit_s:
+                        reason = "timeout"
+                if reason is None and over_output:
+                    reason = "output"
+                if reason is not None:
+                    _signal(pid, signal.SIGINT)
+                    _signal(pid, signal.SIGCONT)  # a stopped kernel takes the interrupt too
+                    kill_at = now + grace_s
+            elif not killed and (now >= kill_at or garbage):
+                killed = True
+                self._kill_as(self.uid, wipe=False)
+                exit_deadline = now + 5.0
+            elif killed and now >= exit_deadline:
+                raise RuntimeError("fork server did not report the killed kernel")
+            if garbage and reason is None:
+                reason = "garbage"
+                kill_at = now
+                continue
+            for fd, ev in poller.poll(int(CPU_POLL_S * 1000)):
+                if fd == self.zsock.fileno():
+                    exit_info = json.loads(self.zsock.recv(1 << 16))
+                elif fd == ctl:
+                    try:
+                        pending = pending[os.write(ctl, pending[:CHUNK]) :]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the kernel is gone: its exit report follows
+                        pending = pending[:0]
+                    if not pending:
+                        poller.unregister(ctl)
+                elif fd == rep:
+                    data = _read_some(rep)
+                    if not data and not ev & select.POLLIN:
+                        poller.unregister(rep)  # the kernel is gone: its exit report follows
+                        continue
+                    rbuf += data
+                    try:
+                        reply, rest = _frame(rbuf, reply_limit)
+                    except ValueError:
+                        garbage = True
+                        poller.unregister(rep)
+                        continue
+                    if reply is not None and rest:
+                        rbuf = bytearray(rest)
+                elif fd in bufs:
+                    if ev & select.POLLIN:
+                        read_stream(fd)
+                    else:
+                        poller.unregister(fd)  # hung up with nothing left to read
+        wall_ms = (time.monotonic() - t0) * 1000.0
+        cpu_ms = (_cpu_with_children(pid) - cpu0) * 1000.0 if exit_info is None else 0.0
+        drain_until = time.monotonic() + DRAIN_S
+        for fd in (out, err):  # written before the reply: already in the pipe
+            while time.monotonic() < drain_until:
+                before = counts[fd]
+                read_stream(fd)
+                if counts[fd] == before:
+                    break
+        restarted = False
+        if exit_info is not None:  # killed by us, by the OOM killer, or it exited on its own
+            if not killed:
+                self._kill_as(self.uid, wipe=False)  # what it left running goes with it
+            self._close_kernel_fds()
+            self._start_kernel()
+            restarted = True
+        result = {
+            "reply": reply if exit_info is None else None,
+            "reason": reason,
+            "died": exit_info is not None,
+            "killed": killed,
+            "exit_status": exit_info["status"] if exit_info is not None else None,
+            "restarted": restarted,
+            "wall_ms": wall_ms,
+            "cpu_ms": cpu_ms,
+            "stdout_bytes": counts[out],
+            "stderr_bytes": counts[err],
+        }
+        return result, [bytes(bufs[out]), bytes(bufs[err])]
+
     def serve(self):
         self.sock.sendall(encode({"hello": True, "pid": os.getpid(), "uid": self.uid}))
         while True:
@@ -339,6 +582,66 @@ def _kill(pids):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _read_some(fd):
+    """Whatever a non-blocking pipe holds now (up to a few chunks); b"" when empty or closed."""
+    out = bytearray()
+    for _ in range(16):
+        try:
+            data = os.read(fd, CHUNK)
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    return bytes(out)
+
+
+def _frame(buf, limit):
+    """One length-prefixed JSON frame from ``buf``: (message or None if incomplete, bytes after it).
+    Raises ValueError for a frame over ``limit`` or not JSON (the kernel is then not trusted on)."""
+    if len(buf) < 4:
+        return None, b""
+    (n,) = _LEN.unpack(bytes(buf[:4]))
+    if n > limit:
+        raise ValueError(f"kernel frame of {n} bytes")
+    if len(buf) < 4 + n:
+        return None, b""
+    msg = json.loads(bytes(buf[4 : 4 + n]))
+    if not isinstance(msg, dict):
+        raise ValueError("kernel frame is not an object")
+    return msg, bytes(buf[4 + n :])
+
+
+def _cpu_with_children(pid):
+    """CPU seconds of ``pid`` and its reaped children (utime, stime, cutime, cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+
+
+def _write_work_file(path, data):
+    """A session file under /work (run as the program uid; the host checked the path, and so do we)."""
+    target = os.path.normpath(os.path.join("/work", path))
+    if not target.startswith("/work/") or os.path.isabs(path):
+        raise ValueError(f"file path {path!r} leaves /work")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _cpu_seconds(pid):

@@ -21,6 +21,9 @@ Harnesses (``harness`` in the request):
   side (a second uid the program cannot signal, ptrace or read) runs the call or the test code against
   proxies of the program's names and alone writes the verdict to the status pipe. The agent gets both
   pids; the reported status is the trusted side's, the CPU time the sum of both.
+- ``session``: a live interpreter (``session.py``) that runs cells sent on its stdin until the agent
+  ends it; the status pipe carries its replies. Sessions have containers of their own, so this server
+  waiting on it blocks nobody.
 """
 
 import json
@@ -237,6 +240,11 @@ def _main_child(job):
         # Only the standard library is importable here: never a dir the program can write.
         sys.path[:] = [p for p in sys.path if p.startswith(STDLIB)]
         trusted.run(req, status_fd, chan)
+    elif req.get("harness") == "session":
+        import session  # runners/session.py: a live interpreter that serves cells until closed
+
+        session.serve(fds)
+        os._exit(0)
     # A checker that crashes must not read as "wrong answer" (testlib's exit 1): it exits 3 (FAIL).
     crash_code = 3 if req.get("harness") == "checker" else 1
     try:

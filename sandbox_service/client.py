@@ -10,10 +10,15 @@
         for response in client.score_many(requests, window=256):   # as each finishes
             ...
 
+    with client.session(key="rollout-17") as s:          # a live interpreter (service Sessions)
+        s.run("x = 41")
+        print(s.run("x + 1").display)                    # '42'
+
 Requests are ``sandbox.v1.ScoreRequest`` messages or dicts in its JSON mapping. Only retryable
 statuses (``UNAVAILABLE``, ``RESOURCE_EXHAUSTED``) are retried, with exponential backoff and jitter;
 ``score_many`` re-sends exactly the requests a broken stream left unanswered, so every request is
-answered once. Keepalive pings keep long, quiet streams alive through proxies.
+answered once. ``RunCell`` is never retried (a cell is not idempotent); a session's context closes it
+on exit, whatever happened inside. Keepalive pings keep long, quiet streams alive through proxies.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from google.protobuf import json_format
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
 
-__all__ = ["AsyncClient", "Client", "RETRYABLE"]
+__all__ = ["AsyncClient", "AsyncSession", "Client", "RETRYABLE", "SyncSession"]
 
 T = TypeVar("T")
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
@@ -102,6 +107,7 @@ class AsyncClient:
         else:
             self._channel = grpc.aio.insecure_channel(address, options=options)
         self._stub = pb_grpc.GraderStub(self._channel)  # type: ignore[no-untyped-call]
+        self._sessions = pb_grpc.SessionsStub(self._channel)  # type: ignore[no-untyped-call]
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self.retries = retries
         self.backoff = backoff
@@ -136,6 +142,58 @@ class AsyncClient:
                     raise
                 await asyncio.sleep(self._delay(attempt))
         raise AssertionError("unreachable")
+
+    async def _retried(self, method: Any, request: Any, timeout: float | None) -> Any:
+        for attempt in range(self.retries + 1):
+            try:
+                return await method(request, timeout=timeout, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in RETRYABLE or attempt == self.retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt))
+        raise AssertionError("unreachable")
+
+    # -- sessions ----------------------------------------------------------------------------
+    async def open_session(
+        self, request: pb.OpenSessionRequest | Mapping[str, Any] | None = None, **fields: Any
+    ) -> pb.Session:
+        """Open a session: an ``OpenSessionRequest``, a dict in its JSON mapping, or its fields
+        as keywords (``key=``, ``limits={"memory_limit_mb": 512}``, ``labels={...}``, ...)."""
+        if request is None:
+            request = fields
+        if not isinstance(request, pb.OpenSessionRequest):
+            request = json_format.ParseDict(dict(request), pb.OpenSessionRequest())
+        session: pb.Session = await self._retried(self._sessions.OpenSession, request, 120)
+        return session
+
+    async def run_cell(
+        self, session_id: str, code: str, *, time_limit_ms: int = 0, timeout: float | None = None
+    ) -> pb.CellResult:
+        """Run one cell (never retried); a failure inside the cell is in the result."""
+        result: pb.CellResult = await self._sessions.RunCell(
+            pb.RunCellRequest(session_id=session_id, code=code, time_limit_ms=time_limit_ms),
+            timeout=timeout,
+            metadata=self._metadata,
+        )
+        return result
+
+    async def close_session(self, session_id: str = "", *, key: str = "") -> bool:
+        """End a session by id or key; False when none was open (closing is idempotent)."""
+        request = pb.CloseSessionRequest(session_id=session_id, key=key)
+        response: pb.CloseSessionResponse = await self._retried(self._sessions.CloseSession, request, 60)
+        return response.closed
+
+    async def close_sessions(self, labels: Mapping[str, str]) -> int:
+        """End every session carrying all of ``labels`` (a training run's clean-up); returns how many."""
+        request = pb.CloseSessionsRequest(labels=dict(labels))
+        response: pb.CloseSessionsResponse = await self._retried(self._sessions.CloseSessions, request, 60)
+        return response.closed
+
+    def session(
+        self, request: pb.OpenSessionRequest | Mapping[str, Any] | None = None, **fields: Any
+    ) -> AsyncSession:
+        """``async with client.session(key=...) as s: await s.run("x = 1")`` (closed on exit)."""
+        return AsyncSession(self, request, fields)
 
     async def list_languages(self) -> pb.ListLanguagesResponse:
         response: pb.ListLanguagesResponse = await self._stub.ListLanguages(
@@ -245,6 +303,38 @@ class AsyncClient:
                 call.cancel()
 
 
+class AsyncSession:
+    """A live session of an ``AsyncClient``; an async context manager that closes it on exit."""
+
+    def __init__(self, client: AsyncClient, request: Any, fields: dict[str, Any]) -> None:
+        self._client = client
+        self._request = request
+        self._fields = fields
+        self.info = pb.Session()
+
+    @property
+    def id(self) -> str:
+        return self.info.session_id
+
+    async def open(self) -> AsyncSession:
+        self.info = await self._client.open_session(self._request, **self._fields)
+        return self
+
+    async def run(self, code: str, *, time_limit_ms: int = 0, timeout: float | None = None) -> pb.CellResult:
+        return await self._client.run_cell(self.id, code, time_limit_ms=time_limit_ms, timeout=timeout)
+
+    async def close(self) -> bool:
+        return await self._client.close_session(self.id) if self.id else False
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
 async def _raise_status(call: Any) -> None:
     """Raise the call's final status as ``AioRpcError`` unless it is OK."""
     code = await call.code()
@@ -293,6 +383,24 @@ class Client:
         finally:
             self._run(agen.aclose())
 
+    def open_session(self, request: Any = None, **fields: Any) -> pb.Session:
+        return self._run(self._async.open_session(request, **fields))
+
+    def run_cell(
+        self, session_id: str, code: str, *, time_limit_ms: int = 0, timeout: float | None = None
+    ) -> pb.CellResult:
+        return self._run(self._async.run_cell(session_id, code, time_limit_ms=time_limit_ms, timeout=timeout))
+
+    def close_session(self, session_id: str = "", *, key: str = "") -> bool:
+        return self._run(self._async.close_session(session_id, key=key))
+
+    def close_sessions(self, labels: Mapping[str, str]) -> int:
+        return self._run(self._async.close_sessions(labels))
+
+    def session(self, request: Any = None, **fields: Any) -> SyncSession:
+        """``with client.session(key=...) as s: s.run("x = 1")`` (closed on exit)."""
+        return SyncSession(self, self._async.session(request, **fields))
+
     def close(self) -> None:
         if self._loop.is_closed():
             return
@@ -303,6 +411,40 @@ class Client:
 
     def __enter__(self) -> Client:
         return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SyncSession:
+    """A live session of a ``Client``; a context manager that closes it on exit."""
+
+    def __init__(self, client: Client, inner: AsyncSession) -> None:
+        self._client = client
+        self._inner = inner
+
+    @property
+    def id(self) -> str:
+        return self._inner.id
+
+    @property
+    def info(self) -> pb.Session:
+        return self._inner.info
+
+    def open(self) -> SyncSession:
+        self._client._run(self._inner.open())
+        return self
+
+    def run(self, code: str, *, time_limit_ms: int = 0, timeout: float | None = None) -> pb.CellResult:
+        return self._client._run(self._inner.run(code, time_limit_ms=time_limit_ms, timeout=timeout))
+
+    def close(self) -> bool:
+        return self._client._run(self._inner.close())
+
+    def __enter__(self) -> SyncSession:
+        return self.open()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -130,6 +130,32 @@ class Settings(BaseSettings):
     """HTTP door on ``host`` (OpenRLHF ``/get_reward``, SandboxFusion ``/run_code``) with the same
     token and TLS as gRPC; None (default) leaves it closed, 0 picks a free port."""
 
+    # --- sessions (stateful interpreters, service Sessions) ------------------------------------
+    session_max_per_worker: int = Field(default=64, ge=0, le=1_000)
+    """Live sessions one worker holds at most (one container each); past it OpenSession is
+    RESOURCE_EXHAUSTED on that worker (the front end tries the others), never queued."""
+    session_warm: int = Field(default=2, ge=0, le=256)
+    """Idle containers each worker keeps ready for new sessions (taken ones are replaced at once)."""
+    session_idle_timeout_s: int = Field(default=300, ge=1)
+    """A session unused this long is closed and its container removed (``idle_timeout_s`` unset)."""
+    session_max_idle_timeout_s: int = Field(default=3_600, ge=1)
+    session_lifetime_s: int = Field(default=3_600, ge=1)
+    """A session is closed this long after it opened (``max_lifetime_s`` unset)."""
+    session_max_lifetime_s: int = Field(default=86_400, ge=1)
+    session_memory_limit_mb: int = Field(default=1_024, ge=16)
+    """Memory of a session's interpreter and everything it starts, together."""
+    session_cell_time_limit_ms: int = Field(default=10_000, ge=1)
+    """CPU time per cell when the session leaves it unset."""
+    session_cell_wall_time_limit_ms: int = Field(default=30_000, ge=1)
+    session_max_output_bytes: int = Field(default=256 << 10, ge=1_024)
+    """Per stream per cell (and the display); past it the cell is interrupted, its output cut."""
+    session_interrupt_grace_ms: int = Field(default=1_000, ge=10)
+    """A cell over its limit gets SIGINT; still running after this, its interpreter is killed."""
+    session_reap_interval_s: float = Field(default=1.0, gt=0)
+    """How often a worker looks for idle and expired sessions."""
+    session_max_files_bytes: int = Field(default=16 << 20, ge=0)
+    """Largest total size of ``OpenSessionRequest.files``."""
+
     # --- Ray distribution -------------------------------------------------------------------------
     ray_address: str = ""
     """Ray cluster to join (``auto`` or ``host:port``); empty starts a local Ray in-process."""

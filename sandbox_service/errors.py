@@ -7,6 +7,7 @@ requests and broken infrastructure. Each maps to the gRPC status it becomes at t
     ├── InvalidRequest                  (INVALID_ARGUMENT)  names the offending field
     ├── Overloaded                      (RESOURCE_EXHAUSTED) retryable back-pressure
     ├── ShuttingDown                    (UNAVAILABLE)        retryable
+    ├── NotFound                        (NOT_FOUND)          unknown, closed or expired session
     └── InfrastructureError             (INTERNAL; as a result: SANDBOX_ERROR)
         ├── ImageError                  the runtime image is missing or stale
         ├── DockerUnavailable           no Docker engine answers
@@ -24,6 +25,7 @@ __all__ = [
     "ImageError",
     "InfrastructureError",
     "InvalidRequest",
+    "NotFound",
     "Overloaded",
     "RayUnavailable",
     "SandboxServiceError",
@@ -58,6 +60,12 @@ class ShuttingDown(SandboxServiceError):
     """The service is draining; retry elsewhere or later."""
 
     grpc_status = grpc.StatusCode.UNAVAILABLE
+
+
+class NotFound(SandboxServiceError):
+    """No such session: never opened, closed, expired, or lost with its worker."""
+
+    grpc_status = grpc.StatusCode.NOT_FOUND
 
 
 class InfrastructureError(SandboxServiceError):

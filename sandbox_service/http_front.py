@@ -13,6 +13,13 @@
     ``run_result``), so a verl or SandboxFusion user switches by changing the URL. The program runs
     in the same hardened container as every other sample; ``stdout`` holds what it printed, up to
     the deployment's output cap. ``files``/``fetch_files`` are refused: programs get no extra files.
+``POST /run_jupyter``
+    SandboxFusion's notebook call (``cells``, ``cell_timeout``, ``total_timeout``, ``memory_limit_MB``,
+    ``files`` as base64 → ``status``, ``message``, ``driver``, per-cell ``stdout``/``stderr``/
+    ``display`` (``[{"text/plain": repr}]``)/``error`` (``[{"ename", "evalue", "traceback"}]``)), run
+    in one fresh live session (service ``Sessions``) that is closed at the end: each cell once, in
+    order, instead of SandboxFusion's replay. A cell's exception is that cell's ``error``; a cell over
+    its limits, or cells past ``total_timeout`` (left out), make the status ``Failed``.
 ``GET /health``
     200 while serving (open without a token, for probes).
 
@@ -26,8 +33,11 @@ end up in logs, so prefer the header).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import ssl
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +50,7 @@ from .config import Settings
 from .dispatch import Dispatcher, Job
 from .errors import InvalidRequest, Overloaded, SandboxServiceError, ShuttingDown
 from .integrations import SandboxUnavailable, openrlhf_rewards
+from .sessions.router import SessionRouter
 from .v1 import sandbox_pb2 as pb
 from .wire import loads_json
 
@@ -74,6 +85,18 @@ class RunCodeBody(BaseModel):
     memory_limit_MB: int = -1  # noqa: N815 - SandboxFusion's name
     stdin: str | None = ""
     files: dict[str, Any] = {}
+    fetch_files: list[str] = []
+
+
+class RunJupyterBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    cells: list[str] = Field(min_length=1, max_length=1024)
+    cell_timeout: float = Field(default=0, ge=0)  # 0: only total_timeout bounds a cell
+    total_timeout: float = Field(default=45, gt=0)
+    memory_limit_MB: int = -1  # noqa: N815 - SandboxFusion's name
+    kernel: str = "python3"
+    files: dict[str, str] = {}
     fetch_files: list[str] = []
 
 
@@ -174,6 +197,55 @@ def run_code_response(response: pb.ScoreResponse, compiled: bool) -> dict[str, A
     }
 
 
+def _jupyter_open(body: RunJupyterBody, settings: Settings) -> pb.OpenSessionRequest:
+    """The session a ``/run_jupyter`` body runs in (its limits in SandboxFusion's units)."""
+    if body.kernel not in ("python3", "python"):
+        raise InvalidRequest("kernel", f"only python3 is offered, not {body.kernel!r}")
+    if body.fetch_files:
+        raise InvalidRequest("fetch_files", "not supported: sessions leave no files behind")
+    files = []
+    for path, data in body.files.items():
+        try:
+            files.append(pb.File(path=path, content=base64.b64decode(data, validate=True)))
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(f"files[{path!r}]", "not base64") from None
+    total_ms = round(body.total_timeout * 1000)
+    wall_ms = min(total_ms, settings.max_wall_time_limit_ms)
+    limits = pb.SessionLimits(
+        memory_limit_mb=max(body.memory_limit_MB, 0),
+        cell_wall_time_limit_ms=wall_ms,
+        cell_time_limit_ms=min(wall_ms, settings.max_time_limit_ms),
+    )
+    return pb.OpenSessionRequest(
+        language="python",
+        limits=limits,
+        files=files,
+        max_lifetime_s=max(1, round(body.total_timeout) + 60),
+        labels={"door": "run_jupyter"},
+    )
+
+
+def _jupyter_cell(result: pb.CellResult) -> dict[str, Any]:
+    """One cell's result in SandboxFusion's ``CellRunResult`` shape."""
+    error = []
+    if result.error.ename:
+        error.append(
+            {
+                "ename": result.error.ename,
+                "evalue": result.error.evalue,
+                "traceback": list(result.error.traceback),
+            }
+        )
+    return {
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "display": [{"text/plain": result.display}] if result.display else [],
+        "error": error,
+        "status": pb.CellResult.CellStatus.Name(result.status),
+        "execution_time": result.wall_ms / 1000.0,
+    }
+
+
 class HttpFront:
     """The HTTP server: handlers over a started ``Dispatcher``; ``start()`` returns the bound port."""
 
@@ -182,6 +254,7 @@ class HttpFront:
         self.dispatcher = dispatcher
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self.sessions = SessionRouter(dispatcher)
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -191,6 +264,7 @@ class HttpFront:
             [
                 web.post("/get_reward", self.get_reward),
                 web.post("/run_code", self.run_code),
+                web.post("/run_jupyter", self.run_jupyter),
                 web.get("/health", self.health),
             ]
         )
@@ -268,6 +342,59 @@ class HttpFront:
             return _service_error(exc, RUN_CODE_FIELDS)
         spec = LANGUAGES.get(score_request.code.language)
         return web.json_response(run_code_response(response, bool(spec and spec.compile_argv)))
+
+    async def run_jupyter(self, request: web.Request) -> web.Response:
+        try:
+            body = RunJupyterBody.model_validate(await self._json(request))
+            open_request = _jupyter_open(body, self.settings)
+            session = await self.sessions.open(open_request)
+        except ValidationError as exc:
+            return _body_error(exc)
+        except SandboxServiceError as exc:
+            return _service_error(exc, {"limits.memory_limit_mb": "memory_limit_MB"})
+        cells: list[dict[str, Any]] = []
+        failed = ""
+        t0 = time.monotonic()
+        try:
+            for i, code in enumerate(body.cells):
+                left_ms = round((body.total_timeout - (time.monotonic() - t0)) * 1000)
+                if left_ms <= 0:
+                    failed = f"total_timeout reached before cell {i}"
+                    break
+                limit = min(left_ms, round(body.cell_timeout * 1000) or left_ms)
+                limit = min(limit, open_request.limits.cell_time_limit_ms)
+                try:
+                    result = await self.sessions.run_cell(
+                        pb.RunCellRequest(session_id=session.session_id, code=code, time_limit_ms=limit)
+                    )
+                except SandboxServiceError as exc:
+                    if isinstance(exc, InvalidRequest):
+                        return _service_error(exc, {"code": f"cells[{i}]"})
+                    failed = f"cell {i}: {exc}"
+                    break
+                cells.append(_jupyter_cell(result))
+                if result.status not in (pb.CellResult.OK, pb.CellResult.ERROR):
+                    failed = f"cell {i}: {pb.CellResult.CellStatus.Name(result.status)}"
+                    if result.status == pb.CellResult.SESSION_LOST:
+                        break
+        finally:
+            await self.sessions.close(pb.CloseSessionRequest(session_id=session.session_id))
+        elapsed = time.monotonic() - t0
+        return web.json_response(
+            {
+                "status": "Failed" if failed else "Success",
+                "message": failed,
+                "driver": {
+                    "status": "TimeLimitExceeded" if "total_timeout" in failed else "Finished",
+                    "execution_time": elapsed,
+                    "return_code": 1 if failed else 0,
+                    "stdout": "",
+                    "stderr": "",
+                },
+                "cells": cells,
+                "files": {},
+            }
+        )
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "SERVING"})

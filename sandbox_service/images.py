@@ -34,6 +34,7 @@ AGENT_FILES = (
     "protocol.py",
     "agent.py",
     "zygote.py",
+    "session.py",
     "boundary/__init__.py",
     "boundary/codec.py",
     "boundary/program.py",

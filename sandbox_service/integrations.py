@@ -20,6 +20,11 @@ not judge: TRL leaves it out instead of punishing it.
 **OpenRLHF** (``--remote_rm_url http://HOST:PORT/get_reward``): ``openrlhf_rewards`` is the body of
 that endpoint, served by ``sandbox-service serve --http-port PORT`` (see ``http_front``).
 
+**verl tools** (multi-turn agent loops): ``SandboxSessionTool`` is a verl ``BaseTool`` (load it by
+class name from a tool-config YAML; see README) giving the policy a live Python interpreter: one
+session per trajectory, keyed by the agent loop's ``request_id``, so the per-call ``create``/``release``
+verl does keep the state; the service's idle timeout ends sessions of finished trajectories.
+
 Where the service is: ``SANDBOX_ADDRESS`` (default ``127.0.0.1:50051``), ``SANDBOX_TOKEN``,
 ``SANDBOX_TLS_CA`` (a PEM file; turns TLS on), or a ``Rewards(...)`` of your own.
 
@@ -397,3 +402,145 @@ async def openrlhf_rewards(
             "tests_passed": [float(r.passed) for r in responses],
         },
     }
+
+
+# -- verl tool: a live interpreter per trajectory ------------------------------------------------
+DEFAULT_TOOL_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "code_interpreter",
+        "description": (
+            "Run Python code in a stateful interpreter (variables, imports and files persist between "
+            "calls). The value of a last bare expression is shown, as in a notebook."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "The Python code to run."}},
+            "required": ["code"],
+        },
+    },
+}
+
+
+def cell_text(result: pb.CellResult) -> str:
+    """A cell's result as the text a policy reads: output, display, error, and what a limit did."""
+    parts = [p for p in (result.stdout, result.stderr) if p]
+    if result.display:
+        parts.append(result.display)
+    if result.error.ename:
+        parts.append("".join(result.error.traceback) or f"{result.error.ename}: {result.error.evalue}")
+    status = result.status
+    if status == pb.CellResult.TIMEOUT:
+        parts.append("[the cell was stopped: time limit]")
+    elif status == pb.CellResult.MEMORY_LIMIT_EXCEEDED:
+        parts.append("[the cell was stopped: memory limit]")
+    elif status == pb.CellResult.OUTPUT_LIMIT_EXCEEDED:
+        parts.append("[the cell was stopped: output limit]")
+    elif result.truncated:
+        parts.append("[output truncated]")
+    if not result.state_preserved:
+        parts.append("[the interpreter was restarted: earlier variables are gone]")
+    return "\n".join(p.rstrip("\n") for p in parts)
+
+
+def _session_tool_class() -> type:
+    """Build ``SandboxSessionTool`` on first use, so this module imports without verl."""
+    import grpc
+    from verl.tools.base_tool import BaseTool
+    from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
+
+    class SandboxSessionTool(BaseTool):
+        """verl ``BaseTool``: a live interpreter per trajectory on a running service.
+
+        ``config`` keys (all optional): ``address``, ``token``, ``tls_ca`` (as ``Rewards``),
+        ``limits`` (``SessionLimits`` fields), ``idle_timeout_s``, ``max_lifetime_s``, ``labels``
+        (e.g. the training run, for ``CloseSessions`` after a crash).
+        """
+
+        def __init__(self, config: dict[str, Any], tool_schema: Any = None) -> None:
+            self.config = dict(config or {})
+            super().__init__(self.config, tool_schema)
+            self.address = self.config.get("address") or os.environ.get("SANDBOX_ADDRESS", DEFAULT_ADDRESS)
+            self.token = self.config.get("token") or os.environ.get("SANDBOX_TOKEN") or None
+            ca = self.config.get("tls_ca") or os.environ.get("SANDBOX_TLS_CA")
+            self.root_certificates = Path(ca).read_bytes() if ca else None
+            self._clients: dict[int, AsyncClient] = {}  # per event loop (verl runs one per worker)
+            self._sessions: dict[str, str] = {}  # trajectory key -> session id
+
+        def get_openai_tool_schema(self) -> Any:
+            schema = getattr(self, "tool_schema", None)
+            return schema or OpenAIFunctionToolSchema.model_validate(DEFAULT_TOOL_SCHEMA)
+
+        def _client(self) -> AsyncClient:
+            loop = asyncio.get_running_loop()
+            client = self._clients.get(id(loop))
+            if client is None:
+                client = AsyncClient(self.address, token=self.token, root_certificates=self.root_certificates)
+                self._clients[id(loop)] = client
+            return client
+
+        async def create(self, instance_id: str | None = None, **kwargs: Any) -> tuple[str, Any]:
+            from uuid import uuid4
+
+            return instance_id or str(uuid4()), ToolResponse()
+
+        async def _session(self, key: str) -> str:
+            sid = self._sessions.get(key)
+            if sid is None:
+                request: dict[str, Any] = {
+                    "key": f"verl:{key}",
+                    "labels": dict(self.config.get("labels", {})),
+                }
+                for name in ("limits", "idle_timeout_s", "max_lifetime_s"):
+                    if self.config.get(name):
+                        request[name] = self.config[name]
+                sid = (await self._client().open_session(request)).session_id
+                self._sessions[key] = sid
+            return sid
+
+        async def execute(
+            self, instance_id: str, parameters: dict[str, Any], **kwargs: Any
+        ) -> tuple[Any, float, dict[str, Any]]:
+            code = parameters.get("code") if isinstance(parameters, dict) else None
+            if not isinstance(code, str):
+                return ToolResponse(text="Error: the tool needs a string argument 'code'."), 0.0, {}
+            agent_data = kwargs.get("agent_data")
+            key = str(getattr(agent_data, "request_id", "") or instance_id)
+            note = ""
+            for _attempt in range(2):
+                sid = await self._session(key)
+                try:
+                    result = await self._client().run_cell(sid, code)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    self._sessions.pop(key, None)  # expired or lost: a new one, and the policy is told
+                    note = "[a new interpreter was started: earlier variables are gone]\n"
+                    continue
+                if result.status == pb.CellResult.SESSION_LOST:
+                    self._sessions.pop(key, None)
+                metrics = {"status": pb.CellResult.CellStatus.Name(result.status), "wall_ms": result.wall_ms}
+                return ToolResponse(text=note + cell_text(result)), 0.0, metrics
+            raise SandboxUnavailable("the interpreter session could not be (re)opened")
+
+        async def release(self, instance_id: str, **kwargs: Any) -> None:
+            """Nothing to do per call: the trajectory's session lives on; its idle timeout ends it."""
+
+        async def close_trajectory(self, request_id: str) -> bool:
+            """End a trajectory's session now (optional: the idle timeout does it otherwise)."""
+            sid = self._sessions.pop(str(request_id), None)
+            return await self._client().close_session(sid) if sid else False
+
+    SandboxSessionTool.__module__ = __name__
+    return SandboxSessionTool
+
+
+_LAZY: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SandboxSessionTool":
+        if name not in _LAZY:
+            _LAZY[name] = _session_tool_class()
+        return _LAZY[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

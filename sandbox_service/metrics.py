@@ -28,14 +28,24 @@ class _WorkerCollector(Collector):
         recycles = CounterMetricFamily(
             "sandbox_pool_recycles", "Containers replaced, by reason", labels=["worker", "reason"]
         )
+        live = GaugeMetricFamily("sandbox_sessions_live", "Live sessions per worker", labels=["worker"])
+        closed = CounterMetricFamily(
+            "sandbox_sessions_closed", "Sessions ended, by reason", labels=["worker", "reason"]
+        )
         for name, snap in sorted(self.snapshots.items()):
             size.add_metric([name], snap.get("size", 0))
             idle.add_metric([name], snap.get("idle", 0))
             for reason, n in sorted(snap.get("recycles", {}).items()):
                 recycles.add_metric([name, reason], n)
+            sessions = snap.get("sessions", {})
+            live.add_metric([name], sessions.get("live", 0))
+            for reason, n in sorted(sessions.get("closed", {}).items()):
+                closed.add_metric([name, reason], n)
         yield size
         yield idle
         yield recycles
+        yield live
+        yield closed
 
 
 class ServiceMetrics:
@@ -61,6 +71,14 @@ class ServiceMetrics:
         )
         self.queue_latency = Histogram(
             "sandbox_queue_seconds", "Admission to a container", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.sessions_opened = Counter("sandbox_sessions_opened", "Sessions opened", registry=r)
+        self.session_cells = Counter("sandbox_session_cells", "Cells run, by status", ["status"], registry=r)
+        self.session_cell_latency = Histogram(
+            "sandbox_session_cell_seconds",
+            "RunCell, front end to answer",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self._children: dict[tuple[str, str], Any] = {}
         self._workers = _WorkerCollector()

@@ -528,6 +528,47 @@ class ContainerPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- containers for keeps (sessions) ---------------------------------------------------------
+    async def take(self) -> Container:
+        """A container for as long as the caller wants (a session), never given back for reuse.
+
+        An idle one when there is one, and a replacement starts at once so the warm level holds;
+        else a new one is started for the caller. End it with ``retire``.
+        """
+        if self._closed:
+            raise InfrastructureError("pool is closed")
+        try:
+            container = self._idle.get_nowait()
+        except asyncio.QueueEmpty:
+            return await self._start_container()
+        task = asyncio.create_task(self._top_up())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return container
+
+    async def retire(self, container: Container, reason: str = "retired") -> None:
+        """Remove a container obtained with ``take`` (its processes and files go with it)."""
+        if container.name not in self._live:
+            return
+        self.recycles[reason] += 1
+        await self._discard(container)
+
+    async def _top_up(self) -> None:
+        delay = 0.5
+        while not self._closed:
+            try:
+                fresh = await self._start_container()
+            except InfrastructureError:
+                self.start_failures += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if self._closed:
+                await self._discard(fresh)
+            else:
+                self._idle.put_nowait(fresh)
+            return
+
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
         """``async with pool.lease() as lease:`` — a container for one sample, always given back."""

@@ -1,4 +1,5 @@
-"""The gRPC front end: ``Grader`` (Score, ScoreStream, ListLanguages), health, reflection, metrics.
+"""The gRPC front end: ``Grader`` (Score, ScoreStream, ListLanguages), ``Sessions`` (live
+interpreters, see ``sessions/``), health, reflection, metrics.
 
 ::
 
@@ -45,6 +46,7 @@ from .dispatch import Dispatcher, Job
 from .errors import InvalidRequest, SandboxServiceError, ShuttingDown
 from .http_front import HttpFront
 from .metrics import ServiceMetrics
+from .sessions import SessionRouter
 from .v1 import sandbox_pb2 as pb
 from .v1 import sandbox_pb2_grpc as pb_grpc
 from .wire import Undecodable, decode_request, decode_stream_message, error_response
@@ -54,6 +56,7 @@ __all__ = ["Service", "serve"]
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "sandbox.v1.Grader"
+SESSIONS_SERVICE_NAME = "sandbox.v1.Sessions"
 _OPEN_METHODS = ("/grpc.health.v1.Health/",)  # load balancers probe health without a token
 
 
@@ -267,6 +270,46 @@ class GraderService(pb_grpc.GraderServicer):
         return self.service.languages()
 
 
+class SessionsService(pb_grpc.SessionsServicer):
+    """``Sessions``: every refusal is an RPC status naming the problem; a cell's failure is a result."""
+
+    def __init__(self, service: Service) -> None:
+        self.router = service.sessions
+        self.metrics = service.metrics
+
+    async def _guard(self, call: Awaitable[Any], context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            return await call
+        except SandboxServiceError as exc:
+            self.metrics.rejected.labels(exc.grpc_status.name).inc()
+            await context.abort(exc.grpc_status, str(exc))
+            raise  # unreachable: abort raises
+
+    async def OpenSession(
+        self, request: pb.OpenSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Session:
+        result: pb.Session = await self._guard(self.router.open(request), context)
+        return result
+
+    async def RunCell(
+        self, request: pb.RunCellRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CellResult:
+        result: pb.CellResult = await self._guard(self.router.run_cell(request), context)
+        return result
+
+    async def CloseSession(
+        self, request: pb.CloseSessionRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CloseSessionResponse:
+        result: pb.CloseSessionResponse = await self._guard(self.router.close(request), context)
+        return result
+
+    async def CloseSessions(
+        self, request: pb.CloseSessionsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.CloseSessionsResponse:
+        result: pb.CloseSessionsResponse = await self._guard(self.router.close_labels(request), context)
+        return result
+
+
 class Service:
     """A running front end: gRPC server, dispatcher and workers, metrics endpoint."""
 
@@ -275,6 +318,7 @@ class Service:
         self._owns_dispatcher = dispatcher is None
         self.dispatcher = dispatcher or Dispatcher(settings, ServiceMetrics())
         self.metrics = self.dispatcher.metrics
+        self.sessions = SessionRouter(self.dispatcher)
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -311,9 +355,10 @@ class Service:
             rejected.labels(exc.grpc_status.name).inc()
 
         _add_decoding_service(server, GraderService(self), SERVICE_NAME, count)
+        _add_decoding_service(server, SessionsService(self), SESSIONS_SERVICE_NAME, count)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (SERVICE_NAME, SESSIONS_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{s.host}:{s.port}"
         if s.tls_cert or s.tls_key:
@@ -331,7 +376,7 @@ class Service:
             raise OSError(f"cannot bind the gRPC port {address}")
         await server.start()
         self.server = server
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, SESSIONS_SERVICE_NAME):
             await self._set_health(name, serving=True)
         if s.metrics_port:
             self._metrics_server, _thread = start_http_server(s.metrics_port, s.host, self.metrics.registry)
@@ -387,7 +432,7 @@ class Service:
             return
         self._stopped.set()
         timeout = self.settings.drain_timeout_s if drain_timeout is None else drain_timeout
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, SESSIONS_SERVICE_NAME):
             with contextlib.suppress(Exception):
                 await self._set_health(name, serving=False)
         t0 = time.monotonic()

@@ -22,6 +22,8 @@ from typing import Any
 
 from .config import Settings
 from .engine import Engine
+from .errors import SandboxServiceError
+from .sessions.manager import SessionManager
 from .v1 import sandbox_pb2 as pb
 from .wire import sandbox_error_response
 
@@ -49,10 +51,12 @@ class SandboxWorker:
         self._wakes: set[asyncio.Event] = set()  # one per chunk being answered
         self._low_water = 2 * settings.pool_size  # fewer samples left than this: answer at once
         self.completed = 0
+        self.sessions = SessionManager(settings, self.name)  # live interpreters (sessions/)
 
     async def start(self) -> dict[str, Any]:
         """Start the warm pool; returns where this worker lives (raises if Docker or the image fails)."""
         await self.engine.start()
+        await self.sessions.start(self.engine.pool.image, self.engine.pool.client)
         return self.info()
 
     def info(self) -> dict[str, Any]:
@@ -129,13 +133,43 @@ class SandboxWorker:
             "running": len(self._running),
             "completed": self.completed,
             "start_failures": self.engine.pool.start_failures,
+            "sessions": self.sessions.stats(),
         }
 
     async def close(self) -> None:
         """Stop running samples and remove every container."""
         for task in list(self._running.values()):
             task.cancel()
+        await self.sessions.close()
         await self.engine.close()
+
+    # -- sessions (the front end routes by the name in the session id) ------------------------
+    # Each answers (status, serialized message, field, text): "OK" and the message, or the gRPC
+    # status name of a refusal; exceptions do not cross the Ray hop as errors of the call.
+    async def session_open(self, payload: bytes) -> SessionReply:
+        return await _session_call(self.sessions.open(pb.OpenSessionRequest.FromString(payload)))
+
+    async def session_cell(self, payload: bytes) -> SessionReply:
+        return await _session_call(self.sessions.run_cell(pb.RunCellRequest.FromString(payload)))
+
+    async def session_close(self, session_id: str, key: str) -> bool:
+        return await self.sessions.close_session(session_id, key)
+
+    async def session_close_labels(self, labels: dict[str, str]) -> int:
+        return await self.sessions.close_labels(labels)
+
+
+SessionReply = tuple[str, bytes, str, str]
+
+
+async def _session_call(call: Any) -> SessionReply:
+    try:
+        message = await call
+    except SandboxServiceError as exc:
+        return exc.grpc_status.name, b"", str(getattr(exc, "field", "")), str(exc)
+    except Exception as exc:  # our failure, reported as such
+        return "INTERNAL", b"", "", f"{type(exc).__name__}: {exc}"
+    return "OK", message.SerializeToString(), "", ""
 
 
 async def _score(engine: Engine, name: str, payload: bytes) -> bytes:

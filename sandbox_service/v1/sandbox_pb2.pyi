@@ -258,3 +258,153 @@ class ListLanguagesResponse(_message.Message):
     languages: _containers.RepeatedCompositeFieldContainer[Language]
     seccomp_profile: str
     def __init__(self, languages: _Optional[_Iterable[_Union[Language, _Mapping]]] = ..., seccomp_profile: _Optional[str] = ...) -> None: ...
+
+class SessionLimits(_message.Message):
+    __slots__ = ("memory_limit_mb", "cell_time_limit_ms", "cell_wall_time_limit_ms", "max_output_bytes")
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
+    CELL_TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    CELL_WALL_TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    memory_limit_mb: int
+    cell_time_limit_ms: int
+    cell_wall_time_limit_ms: int
+    max_output_bytes: int
+    def __init__(self, memory_limit_mb: _Optional[int] = ..., cell_time_limit_ms: _Optional[int] = ..., cell_wall_time_limit_ms: _Optional[int] = ..., max_output_bytes: _Optional[int] = ...) -> None: ...
+
+class File(_message.Message):
+    __slots__ = ("path", "content")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    content: bytes
+    def __init__(self, path: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
+class OpenSessionRequest(_message.Message):
+    __slots__ = ("key", "language", "limits", "idle_timeout_s", "max_lifetime_s", "labels", "setup_code", "files")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_LIFETIME_S_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SETUP_CODE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    language: str
+    limits: SessionLimits
+    idle_timeout_s: int
+    max_lifetime_s: int
+    labels: _containers.ScalarMap[str, str]
+    setup_code: str
+    files: _containers.RepeatedCompositeFieldContainer[File]
+    def __init__(self, key: _Optional[str] = ..., language: _Optional[str] = ..., limits: _Optional[_Union[SessionLimits, _Mapping]] = ..., idle_timeout_s: _Optional[int] = ..., max_lifetime_s: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., setup_code: _Optional[str] = ..., files: _Optional[_Iterable[_Union[File, _Mapping]]] = ...) -> None: ...
+
+class Session(_message.Message):
+    __slots__ = ("session_id", "key", "expires_at_ms", "worker")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    key: str
+    expires_at_ms: int
+    worker: str
+    def __init__(self, session_id: _Optional[str] = ..., key: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., worker: _Optional[str] = ...) -> None: ...
+
+class RunCellRequest(_message.Message):
+    __slots__ = ("session_id", "code", "time_limit_ms")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_MS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    code: str
+    time_limit_ms: int
+    def __init__(self, session_id: _Optional[str] = ..., code: _Optional[str] = ..., time_limit_ms: _Optional[int] = ...) -> None: ...
+
+class CellError(_message.Message):
+    __slots__ = ("ename", "evalue", "traceback")
+    ENAME_FIELD_NUMBER: _ClassVar[int]
+    EVALUE_FIELD_NUMBER: _ClassVar[int]
+    TRACEBACK_FIELD_NUMBER: _ClassVar[int]
+    ename: str
+    evalue: str
+    traceback: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ename: _Optional[str] = ..., evalue: _Optional[str] = ..., traceback: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CellResult(_message.Message):
+    __slots__ = ("status", "stdout", "stderr", "display", "error", "execution_count", "wall_ms", "state_preserved", "truncated")
+    class CellStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        CELL_STATUS_UNSPECIFIED: _ClassVar[CellResult.CellStatus]
+        OK: _ClassVar[CellResult.CellStatus]
+        ERROR: _ClassVar[CellResult.CellStatus]
+        TIMEOUT: _ClassVar[CellResult.CellStatus]
+        MEMORY_LIMIT_EXCEEDED: _ClassVar[CellResult.CellStatus]
+        OUTPUT_LIMIT_EXCEEDED: _ClassVar[CellResult.CellStatus]
+        SESSION_LOST: _ClassVar[CellResult.CellStatus]
+    CELL_STATUS_UNSPECIFIED: CellResult.CellStatus
+    OK: CellResult.CellStatus
+    ERROR: CellResult.CellStatus
+    TIMEOUT: CellResult.CellStatus
+    MEMORY_LIMIT_EXCEEDED: CellResult.CellStatus
+    OUTPUT_LIMIT_EXCEEDED: CellResult.CellStatus
+    SESSION_LOST: CellResult.CellStatus
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    WALL_MS_FIELD_NUMBER: _ClassVar[int]
+    STATE_PRESERVED_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    status: CellResult.CellStatus
+    stdout: str
+    stderr: str
+    display: str
+    error: CellError
+    execution_count: int
+    wall_ms: int
+    state_preserved: bool
+    truncated: bool
+    def __init__(self, status: _Optional[_Union[CellResult.CellStatus, str]] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., display: _Optional[str] = ..., error: _Optional[_Union[CellError, _Mapping]] = ..., execution_count: _Optional[int] = ..., wall_ms: _Optional[int] = ..., state_preserved: _Optional[bool] = ..., truncated: _Optional[bool] = ...) -> None: ...
+
+class CloseSessionRequest(_message.Message):
+    __slots__ = ("session_id", "key")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    key: str
+    def __init__(self, session_id: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
+
+class CloseSessionResponse(_message.Message):
+    __slots__ = ("closed",)
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    closed: bool
+    def __init__(self, closed: _Optional[bool] = ...) -> None: ...
+
+class CloseSessionsRequest(_message.Message):
+    __slots__ = ("labels",)
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CloseSessionsResponse(_message.Message):
+    __slots__ = ("closed",)
+    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    closed: int
+    def __init__(self, closed: _Optional[int] = ...) -> None: ...

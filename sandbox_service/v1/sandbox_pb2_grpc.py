@@ -191,3 +191,214 @@ class Grader:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class SessionsStub:
+    """Sessions: stateful interpreters for agentic rollouts. A session is a live interpreter in a hardened
+    container of its own, held by the worker that opened it (the session id names that worker).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.OpenSession = channel.unary_unary(
+                '/sandbox.v1.Sessions/OpenSession',
+                request_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.OpenSessionRequest.SerializeToString,
+                response_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.Session.FromString,
+                _registered_method=True)
+        self.RunCell = channel.unary_unary(
+                '/sandbox.v1.Sessions/RunCell',
+                request_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.RunCellRequest.SerializeToString,
+                response_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.CellResult.FromString,
+                _registered_method=True)
+        self.CloseSession = channel.unary_unary(
+                '/sandbox.v1.Sessions/CloseSession',
+                request_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionRequest.SerializeToString,
+                response_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionResponse.FromString,
+                _registered_method=True)
+        self.CloseSessions = channel.unary_unary(
+                '/sandbox.v1.Sessions/CloseSessions',
+                request_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsRequest.SerializeToString,
+                response_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsResponse.FromString,
+                _registered_method=True)
+
+
+class SessionsServicer:
+    """Sessions: stateful interpreters for agentic rollouts. A session is a live interpreter in a hardened
+    container of its own, held by the worker that opened it (the session id names that worker).
+    """
+
+    def OpenSession(self, request, context):
+        """Start (or, for a known key, return) a live interpreter.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunCell(self, request, context):
+        """Run one cell in it; cells of one session run one at a time, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseSession(self, request, context):
+        """End it (idempotent; by session_id or key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseSessions(self, request, context):
+        """End every session whose labels match (crash clean-up of a training run).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_SessionsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'OpenSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.OpenSession,
+                    request_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.OpenSessionRequest.FromString,
+                    response_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.Session.SerializeToString,
+            ),
+            'RunCell': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunCell,
+                    request_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.RunCellRequest.FromString,
+                    response_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.CellResult.SerializeToString,
+            ),
+            'CloseSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseSession,
+                    request_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionRequest.FromString,
+                    response_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionResponse.SerializeToString,
+            ),
+            'CloseSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseSessions,
+                    request_deserializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsRequest.FromString,
+                    response_serializer=sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'sandbox.v1.Sessions', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('sandbox.v1.Sessions', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Sessions:
+    """Sessions: stateful interpreters for agentic rollouts. A session is a live interpreter in a hardened
+    container of its own, held by the worker that opened it (the session id names that worker).
+    """
+
+    @staticmethod
+    def OpenSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.Sessions/OpenSession',
+            sandbox__service_dot_v1_dot_sandbox__pb2.OpenSessionRequest.SerializeToString,
+            sandbox__service_dot_v1_dot_sandbox__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunCell(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.Sessions/RunCell',
+            sandbox__service_dot_v1_dot_sandbox__pb2.RunCellRequest.SerializeToString,
+            sandbox__service_dot_v1_dot_sandbox__pb2.CellResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.Sessions/CloseSession',
+            sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionRequest.SerializeToString,
+            sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sandbox.v1.Sessions/CloseSessions',
+            sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsRequest.SerializeToString,
+            sandbox__service_dot_v1_dot_sandbox__pb2.CloseSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
