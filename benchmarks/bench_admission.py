@@ -1,0 +1,117 @@
+"""CPU-aware admission (issue 21): a batch with sleepers, and a CPU-bound TLE-heavy one, both ways.
+
+    python benchmarks/bench_admission.py [--samples 200] [--spinners 24] [--pool-size 2] [--only after]
+
+Batches, each through ``sandbox-service score`` as a user runs it (a subprocess; wall = the whole
+command: interpreter, engine and warm pool start-up, scoring, shutdown):
+- ``sleepers``: ``--samples`` trivial Python samples (read a number, print its double), every tenth
+  of which first calls ``time.sleep(30)``; 5 s wall limit, so those are TIME_LIMIT_EXCEEDED.
+- ``cpu-bound``: ``--spinners`` samples, a third ``while True: pass`` (1 s CPU limit: TLE), a third
+  spinning 0.6 s of CPU then answering (near the limit: ACCEPTED), a third trivial.
+
+Modes: ``before`` is ``SANDBOX_CPU_ADMISSION=0`` (every run holds its CPU slot to the end and the
+pool stays at ``pool_size``: the behaviour before issue 21); ``after`` is the default. Every
+sample's verdict must be the expected one in both modes (the script exits 1 otherwise). The machine
+may be shared: compare the two modes within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TRIVIAL = "print(int(input()) * 2)\n"
+SLEEPER = "import time\ntime.sleep(30)\n" + TRIVIAL
+SPINNER = "while True:\n    pass\n"
+NEAR_LIMIT = "import time\nwhile time.process_time() < 0.6:\n    pass\n" + TRIVIAL
+
+
+def sample(sid: str, source: str, time_ms: int, wall_ms: int) -> dict[str, object]:
+    return {
+        "id": sid,
+        "code": {
+            "language": "python",
+            "source": source,
+            "tests": [{"stdio": {"stdin": "21\n", "expected_stdout": "42\n"}}],
+            "limits": {"time_limit_ms": time_ms, "wall_time_limit_ms": wall_ms},
+        },
+    }
+
+
+def sleepers_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
+    rows, expected = [], {}
+    for i in range(n):
+        sleeps = i % 10 == 9
+        rows.append(sample(f"s{i}", SLEEPER if sleeps else TRIVIAL, 2_000, 5_000))
+        expected[f"s{i}"] = "TIME_LIMIT_EXCEEDED" if sleeps else "ACCEPTED"
+    return rows, expected
+
+
+def cpu_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
+    rows, expected = [], {}
+    kinds = [(SPINNER, "TIME_LIMIT_EXCEEDED"), (NEAR_LIMIT, "ACCEPTED"), (TRIVIAL, "ACCEPTED")]
+    for i in range(n):
+        source, verdict = kinds[i % 3]
+        rows.append(sample(f"c{i}", source, 1_000, 3_000))
+        expected[f"c{i}"] = verdict
+    return rows, expected
+
+
+def score(rows: list[dict[str, object]], mode: str, pool_size: int, tmp: Path) -> tuple[float, float, dict[str, str]]:
+    """(command wall s, the CLI's own scoring s, verdict per id)."""
+    inp, out = tmp / f"{mode}-in.jsonl", tmp / f"{mode}-out.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "SANDBOX_CPU_ADMISSION": "1" if mode == "after" else "0"}
+    cmd = [sys.executable, "-m", "sandbox_service", "score", str(inp), "-o", str(out), "--pool-size", str(pool_size)]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - t0
+    if proc.returncode != 0:
+        sys.exit(f"score failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    found = re.search(r"scored in ([\d.]+) s", proc.stderr)
+    verdicts = {r["id"]: r["verdict"] for r in map(json.loads, out.read_text().splitlines())}
+    return wall, float(found.group(1)) if found else float("nan"), verdicts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--spinners", type=int, default=24)
+    ap.add_argument("--pool-size", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--only", choices=["before", "after"], default=None)
+    args = ap.parse_args()
+    modes = [args.only] if args.only else ["before", "after"]
+    batches = {"sleepers": sleepers_batch(args.samples), "cpu-bound": cpu_batch(args.spinners)}
+    bad = 0
+    print(f"{'batch':<10} {'mode':<7} {'samples':>7} {'wall s':>7} {'scoring s':>9} {'samples/s':>9}  verdicts")
+    with tempfile.TemporaryDirectory(prefix="bench-admission-") as d:
+        for name, (rows, expected) in batches.items():
+            for mode in modes:
+                wall, scoring, verdicts = score(rows, f"{mode}", args.pool_size, Path(d))
+                wrong = {k: v for k, v in verdicts.items() if expected.get(k) != v}
+                missing = set(expected) - set(verdicts)
+                bad += len(wrong) + len(missing)
+                counts: dict[str, int] = {}
+                for v in verdicts.values():
+                    counts[v] = counts.get(v, 0) + 1
+                note = " ".join(f"{k}={n}" for k, n in sorted(counts.items()))
+                if wrong or missing:
+                    note += f"  UNEXPECTED {dict(list(wrong.items())[:5])} missing={len(missing)}"
+                print(
+                    f"{name:<10} {mode:<7} {len(rows):>7} {wall:>7.1f} {scoring:>9.1f} "
+                    f"{len(rows) / wall:>9.1f}  {note}",
+                    flush=True,
+                )
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
