@@ -10,9 +10,12 @@ command: interpreter, engine and warm pool start-up, scoring, shutdown):
   spinning 0.6 s of CPU then answering (near the limit: ACCEPTED), a third trivial.
 
 Modes: ``before`` is ``SANDBOX_CPU_ADMISSION=0`` (every run holds its CPU slot to the end and the
-pool stays at ``pool_size``: the behaviour before issue 21); ``after`` is the default. Every
-sample's verdict must be the expected one in both modes (the script exits 1 otherwise). The machine
-may be shared: compare the two modes within one run.
+pool stays at ``pool_size``: the behaviour before issue 21); ``after`` is the default (the pool
+starts at ``pool_size`` and grows while tests sleep); ``warm`` is ``after`` with
+``SANDBOX_WARM_CONTAINERS=--warm`` (default: one per sleeper plus 2 x pool size), started before
+scoring begins: the wall figure includes their start-up, the scoring figure does not. Every
+sample's verdict must be the expected one in every mode (the script exits 1 otherwise). The
+machine may be shared: compare the modes within one run.
 """
 
 from __future__ import annotations
@@ -64,13 +67,27 @@ def cpu_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
     return rows, expected
 
 
-def score(rows: list[dict[str, object]], mode: str, pool_size: int, tmp: Path) -> tuple[float, float, dict[str, str]]:
+def score(
+    rows: list[dict[str, object]], mode: str, pool_size: int, warm: int, tmp: Path
+) -> tuple[float, float, dict[str, str]]:
     """(command wall s, the CLI's own scoring s, verdict per id)."""
     inp, out = tmp / f"{mode}-in.jsonl", tmp / f"{mode}-out.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out.unlink(missing_ok=True)
-    env = {**os.environ, "SANDBOX_CPU_ADMISSION": "1" if mode == "after" else "0"}
-    cmd = [sys.executable, "-m", "sandbox_service", "score", str(inp), "-o", str(out), "--pool-size", str(pool_size)]
+    env = {**os.environ, "SANDBOX_CPU_ADMISSION": "0" if mode == "before" else "1"}
+    if mode == "warm":
+        env["SANDBOX_WARM_CONTAINERS"] = str(warm)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox_service",
+        "score",
+        str(inp),
+        "-o",
+        str(out),
+        "--pool-size",
+        str(pool_size),
+    ]
     t0 = time.monotonic()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - t0
@@ -86,16 +103,20 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--spinners", type=int, default=24)
     ap.add_argument("--pool-size", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--only", choices=["before", "after"], default=None)
+    ap.add_argument("--warm", type=int, default=0)
+    ap.add_argument("--only", choices=["before", "after", "warm"], action="append", default=None)
     args = ap.parse_args()
-    modes = [args.only] if args.only else ["before", "after"]
+    modes = args.only or ["before", "after", "warm"]
+    warm = args.warm or args.samples // 10 + 2 * args.pool_size
     batches = {"sleepers": sleepers_batch(args.samples), "cpu-bound": cpu_batch(args.spinners)}
     bad = 0
-    print(f"{'batch':<10} {'mode':<7} {'samples':>7} {'wall s':>7} {'scoring s':>9} {'samples/s':>9}  verdicts")
+    print(
+        f"{'batch':<10} {'mode':<7} {'samples':>7} {'wall s':>7} {'scoring s':>9} {'samples/s':>9}  verdicts"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-admission-") as d:
         for name, (rows, expected) in batches.items():
             for mode in modes:
-                wall, scoring, verdicts = score(rows, f"{mode}", args.pool_size, Path(d))
+                wall, scoring, verdicts = score(rows, mode, args.pool_size, warm, Path(d))
                 wrong = {k: v for k, v in verdicts.items() if expected.get(k) != v}
                 missing = set(expected) - set(verdicts)
                 bad += len(wrong) + len(missing)

@@ -4,9 +4,10 @@ A worker has ``slots`` CPU slots (``Settings.pool_size``, one per core by defaul
 (a test, a compile, a custom checker) takes a slot before it starts. A monitor samples the CPU
 *demand* of each running container every ``cpu_window_ms``: the CPU time it used plus the time its
 threads sat runnable on a run queue, both from the host (the container's cpuacct cgroup and
-``/proc/<tid>/schedstat``; no daemon call). A run whose demand over a window is under
-``cpu_idle_fraction`` of one core is *sleeping* (``time.sleep``, a blocked read, a deadlock): its slot
-is lent to the next run, and the pool takes another warm container so the cores stay busy.
+``/proc/<tid>/schedstat``; no daemon call), and whether one of its threads is runnable right now
+(``/proc/<tid>/stat``). A run whose demand over a window is under ``cpu_idle_fraction`` of one core,
+with no thread runnable, is *sleeping* (``time.sleep``, a blocked read, a deadlock): its slot is lent
+to the next run, and the pool takes another warm container so the cores stay busy.
 
 Fairness: the runs that hold slots are never more than ``slots``, and they outrank everyone else of
 ours: a lent run's container gets the lowest CPU weight (``cpu.shares`` 2 against 1024), so when it
@@ -72,25 +73,32 @@ class CpuProbe:
                 return int(value) * 1000
         return 0
 
-    def wait_ns(self, seen: dict[int, int], service: bool = True) -> int:
-        """Run-queue wait of the container's threads since ``seen`` (updated in place; new threads
-        count from their start, exited ones drop out); ``service=False`` leaves out the container's
-        own threads."""
+    def wait_ns(self, seen: dict[int, int], service: bool = True) -> tuple[int, bool]:
+        """(run-queue wait of the container's threads since ``seen``, whether one is runnable now).
+
+        ``seen`` is updated in place (new threads count from their start, exited ones drop out);
+        ``service=False`` leaves out the container's own threads. The kernel adds a wait to a
+        thread's figure only once it runs again, so a thread starved right now shows no wait yet:
+        its state (R, runnable) says it.
+        """
         total = 0
+        runnable = False
         now: dict[int, int] = {}
         for tid_s in self.threads_file.read_text().split():
             if not service and int(tid_s) in self.service_tids:
                 continue
             try:
                 fields = Path(f"/proc/{tid_s}/schedstat").read_text().split()
+                stat = Path(f"/proc/{tid_s}/stat").read_text()
             except OSError:
                 continue  # exited since the listing
             tid, waited = int(tid_s), int(fields[1])
             now[tid] = waited
             total += max(0, waited - seen.get(tid, 0))
+            runnable = runnable or stat.rpartition(")")[2].split()[0] == "R"
         seen.clear()
         seen.update(now)
-        return total
+        return total, runnable
 
     def set_shares(self, shares: int) -> None:
         if self.weight_file is None or shares == self._weight:
@@ -150,6 +158,7 @@ class Ticket:
 
     probe: CpuProbe | None
     hold: bool
+    deadline_ns: int = 1 << 62  # monotonic ns at which its wall limit has passed for sure
     state: State = State.WAITING
     exposed: bool = False  # woke after its slot was lent, or waited for CPU: see the module doc
     woke: bool = False  # lent and asking for a slot back
@@ -206,10 +215,18 @@ class CpuAdmission:
 
     # -- the run's side ----------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def slot(self, probe: CpuProbe | None, hold: bool = False) -> AsyncIterator[Ticket]:
-        """``async with admission.slot(probe) as ticket:`` around one run; always given back."""
+    async def slot(
+        self, probe: CpuProbe | None, hold: bool = False, wall_ms: float | None = None
+    ) -> AsyncIterator[Ticket]:
+        """``async with admission.slot(probe) as ticket:`` around one run; always given back.
+
+        ``wall_ms``: the run's wall limit, counted from when the slot is granted (a little before the
+        agent starts the program, so a little early).
+        """
         ticket = Ticket(probe, hold=hold or not self.lending)
         await self._admit(ticket)
+        if wall_ms is not None:
+            ticket.deadline_ns = time.monotonic_ns() + int(wall_ms * 1e6)
         try:
             yield ticket
         finally:
@@ -294,7 +311,7 @@ class CpuAdmission:
                 usage = probe.usage_ns()
                 # A lent run's container has the lowest weight: there the agent's own polls wait
                 # long on a busy machine, which is no demand of the program's.
-                waited = probe.wait_ns(ticket._waits, service=ticket.state is State.SLOT)
+                waited, runnable = probe.wait_ns(ticket._waits, service=ticket.state is State.SLOT)
             except (OSError, ValueError, IndexError):
                 continue  # the container is going away; its run ends on its own
             if ticket._last_t == 0:  # first look: the baseline
@@ -307,26 +324,30 @@ class CpuAdmission:
             if span <= 0:
                 continue
             bar = self.idle_fraction * span
-            if waited >= bar:
-                ticket.exposed = True  # it wanted a core and did not get one
             demand = used + waited
+            wants = demand >= bar or runnable
             if ticket.state is State.SLOT:
-                if demand < bar and ticket.may_lend:
+                if not wants and ticket.may_lend:
                     ticket.state = State.LENT
                     ticket.lent_times += 1
                     self.held -= 1
                     self.lent_total += 1
                     self._set_shares(ticket, SHARES_LENT)
                     lent = True
-            elif ticket.state is State.LENT:
-                if demand >= bar and not ticket.woke:
-                    ticket.woke = ticket.exposed = True
+            elif ticket.state is State.LENT and now < ticket.deadline_ns:
+                # (Past its wall limit the agent kills it, which wakes every program: no demand.)
+                if waited >= bar:
+                    ticket.exposed = True  # at the lowest weight it wanted a core and did not get one
+                if wants and not ticket.woke:
+                    ticket.woke = True
                     self.woke_total += 1
                     self._woken.append(ticket)
-                elif demand < bar and ticket.woke:  # asleep again before it got a slot
+                elif not wants and ticket.woke:  # asleep again before it got a slot
                     ticket.woke = False
                     self._woken.remove(ticket)
         self._fill()
+        for ticket in self._woken:  # awake, and every slot is taken: its wall clock runs, it cannot
+            ticket.exposed = True
         if lent and self.on_change is not None:
             self.on_change()
 

@@ -341,7 +341,9 @@ async def _embedded(
     settings = Settings(**({"pool_size": pool_size} if pool_size else {}))  # type: ignore[arg-type]
     # Enough in flight that sleeping samples (each holding a container, not a core) leave samples
     # for the cores; the pool's acquire waits as long as containers keep coming back.
-    window = settings.pool_size + settings.container_limit if settings.cpu_admission else 2 * settings.pool_size
+    window = (
+        settings.pool_size + settings.container_limit if settings.cpu_admission else 2 * settings.pool_size
+    )
     async with Engine(settings) as engine:
         await rescore(samples, engine_backend(engine), reporter, done, concurrency or window)
 

@@ -253,13 +253,14 @@ def _memory_files(init_pid: int) -> list[Path]:
 class ContainerPool:
     """Warm containers for one worker. Async; use from one event loop.
 
-    ``pool_size`` containers are started up front and kept; beyond them the pool grows on demand, up
-    to ``Settings.container_limit`` containers and while the host has ``pool_min_free_memory_mb``
-    available: one more container for each run whose CPU slot is lent (a sleeping test holds its
-    container, not a core; see ``admission``), started only when a sample is waiting for one. Grown
-    containers idle for ``pool_idle_s`` are removed, and a recycled one is replaced only while the
-    pool is below ``pool_size``. Idle containers are handed out most recently used first, so the
-    extra ones are the ones left idle.
+    ``Settings.warm`` containers (default ``pool_size``) are started up front and kept. Beyond them
+    the pool grows on demand, up to ``Settings.container_limit`` containers and while the host has
+    ``pool_min_free_memory_mb`` available: while runs sleep (their CPU slot lent, see ``admission``)
+    it may hold one container per sleeping run plus ``2 * pool_size`` for the cores (half of them
+    spare: a container takes ~0.3 s to start, sleepers come in bursts); a container is started only
+    when a sample is waiting for one. Containers beyond the warm ones idle for ``pool_idle_s`` are
+    removed, and a recycled one is replaced only while the pool is below the warm count. Idle
+    containers are handed out most recently used first, so the extra ones are the ones left idle.
 
     Args:
         settings: deployment settings (pool size, isolation knobs).
@@ -308,7 +309,7 @@ class ContainerPool:
         try:
             await asyncio.to_thread(self._remove_orphans)
             started = await asyncio.gather(
-                *(self._start_container() for _ in range(self.settings.pool_size)), return_exceptions=True
+                *(self._start_container() for _ in range(self.settings.warm)), return_exceptions=True
             )
             for item in started:
                 if isinstance(item, BaseException):
@@ -366,6 +367,8 @@ class ContainerPool:
         shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
     def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
+        if self._closed:  # queued for a thread while the pool closed: start nothing
+            raise InfrastructureError("pool is closed")
         s = self.settings
         tmpfs_opts = f"rw,nosuid,nodev,size={s.tmpfs_mb}m"  # Docker adds noexec unless told "exec"
         memory = (s.default_memory_limit_mb + s.memory_overhead_mb) * _MB
@@ -499,7 +502,7 @@ class ContainerPool:
 
     async def _replace(self, old: Container) -> None:
         await self._discard(old)
-        if self.size + self._starting >= self.settings.pool_size:
+        if self.size + self._starting >= self.settings.warm:
             self._maybe_grow()  # a grown container: replaced only if a sample is waiting for one
             return
         self._starting += 1
@@ -523,8 +526,10 @@ class ContainerPool:
     # -- growth ------------------------------------------------------------------------------
     @property
     def target(self) -> int:
-        """How many containers the pool may hold now: the warm ones plus one per lent run."""
-        return min(self.settings.container_limit, self.settings.pool_size + self.cpu.lent)
+        """How many containers the pool may hold now (see the class doc)."""
+        lent = self.cpu.lent
+        busy = 2 * self.settings.pool_size + lent if lent else 0
+        return min(self.settings.container_limit, max(self.settings.warm, busy))
 
     def _memory_ok(self) -> bool:
         need = (self.settings.pool_min_free_memory_mb + self.settings.default_memory_limit_mb) * _MB
@@ -551,8 +556,9 @@ class ContainerPool:
         try:
             fresh = await self._start_container()
         except InfrastructureError:
-            self.start_failures += 1
-            self._grow_failed_at = time.monotonic()
+            if not self._closed:
+                self.start_failures += 1
+                self._grow_failed_at = time.monotonic()
             return
         finally:
             self._starting -= 1
@@ -564,11 +570,12 @@ class ContainerPool:
         self._maybe_grow()
 
     async def _reap(self) -> None:
-        """Remove containers beyond ``pool_size`` that have been idle for ``pool_idle_s``."""
+        """Remove containers beyond the warm ones that have been idle for ``pool_idle_s``."""
         period = max(0.5, self.settings.pool_idle_s / 4)
+        warm = self.settings.warm
         while not self._closed:
             await asyncio.sleep(period)
-            if self.size <= self.settings.pool_size:
+            if self.size <= warm:
                 continue
             now = time.monotonic()
             idle: list[Container] = []
@@ -577,7 +584,7 @@ class ContainerPool:
             idle.sort(key=lambda c: c.idle_since)  # oldest first
             stale: list[Container] = []
             for c in idle:
-                extra = self.size - len(stale) > self.settings.pool_size
+                extra = self.size - len(stale) > warm
                 if extra and now - c.idle_since >= self.settings.pool_idle_s:
                     stale.append(c)
             for c in idle[::-1]:  # keep most recently used on top
@@ -678,11 +685,11 @@ class Lease:
             self.reason = reason
 
     @contextlib.asynccontextmanager
-    async def cpu_slot(self, hold: bool = False) -> AsyncIterator[Ticket | None]:
-        """``async with lease.cpu_slot():`` around one process run (see ``admission``); ``hold``
-        keeps the slot throughout. Yields the run's ticket (None without an admission)."""
+    async def cpu_slot(self, wall_ms: float, hold: bool = False) -> AsyncIterator[Ticket | None]:
+        """``async with lease.cpu_slot(wall_ms):`` around one process run (see ``admission``);
+        ``hold`` keeps the slot throughout. Yields the run's ticket (None without an admission)."""
         if self.admission is None:
             yield None
             return
-        async with self.admission.slot(self.container.cpu, hold) as ticket:
+        async with self.admission.slot(self.container.cpu, hold, wall_ms) as ticket:
             yield ticket

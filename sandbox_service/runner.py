@@ -168,11 +168,11 @@ class Runner:
         blobs_in = [stdin, *(data for _, data in files)]
         for hold in (False, True):
             memory = await container.begin_run(memory_mb * _MB, max_output, s.memory_overhead_mb * _MB)
-            async with lease.cpu_slot(hold) as ticket:
+            async with lease.cpu_slot(wall_ms, hold) as ticket:
                 info, blobs = await container.conn.call(header, blobs_in, timeout)
-            # Its wall clock ran while it could not run (it woke with its slot lent, or waited for
-            # CPU): a wall-clock timeout within the CPU limit may be ours, so it runs again, alone on
-            # its core from start to end (a clean container only: the agent swept everything).
+            # Its wall clock ran while it could not run (it wanted CPU while its slot was lent): a
+            # wall-clock timeout within the CPU limit may be ours, so it runs again, holding its
+            # slot from start to end (a clean container only: the agent swept everything).
             ours = (
                 ticket is not None
                 and ticket.exposed
