@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import logging
 import os
 import time
 from collections import deque
@@ -43,6 +44,7 @@ __all__ = ["SHARES_LENT", "SHARES_SLOT", "CpuAdmission", "CpuProbe", "Ticket", "
 SHARES_SLOT = 1024
 SHARES_LENT = 2
 _CGROUP = Path("/sys/fs/cgroup")
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -297,7 +299,10 @@ class CpuAdmission:
                 self._has_active.clear()
                 await self._has_active.wait()
             await asyncio.sleep(self.window_s)
-            self.sample()
+            try:
+                self.sample()
+            except Exception:  # a bug here must not stop the monitor: runs then just keep their state
+                _log.exception("CPU admission monitor failed on one sample")
 
     def sample(self) -> None:
         """One look at every running run (the monitor calls this each window)."""

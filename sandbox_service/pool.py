@@ -314,7 +314,7 @@ class ContainerPool:
             for item in started:
                 if isinstance(item, BaseException):
                     raise item
-                self._idle.put_nowait(item)
+                self._put_idle(item)
         except BaseException:
             await self.close()  # the started ones, the socket dir and the uid block
             raise
