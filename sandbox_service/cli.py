@@ -164,7 +164,7 @@ class _Bar:
     "--concurrency",
     type=click.IntRange(1, 65536),
     default=None,
-    help="Samples in flight (default: 2 x pool size here, 256 with --server).",
+    help="Samples in flight (default here: pool size + container limit; 256 with --server).",
 )
 @click.option(
     "--pool-size", type=click.IntRange(1, 256), default=None, help="Warm containers here (default: cores)."
@@ -339,8 +339,13 @@ async def _embedded(
     from .rescore import engine_backend, rescore
 
     settings = Settings(**({"pool_size": pool_size} if pool_size else {}))  # type: ignore[arg-type]
+    # Enough in flight that sleeping samples (each holding a container, not a core) leave samples
+    # for the cores; the pool's acquire waits as long as containers keep coming back.
+    window = (
+        settings.pool_size + settings.container_limit if settings.cpu_admission else 2 * settings.pool_size
+    )
     async with Engine(settings) as engine:
-        await rescore(samples, engine_backend(engine), reporter, done, concurrency or 2 * settings.pool_size)
+        await rescore(samples, engine_backend(engine), reporter, done, concurrency or window)
 
 
 async def _remote(

@@ -38,7 +38,31 @@ class Settings(BaseSettings):
 
     # --- pool -----------------------------------------------------------------------------------
     pool_size: int = Field(default_factory=_default_pool_size, ge=1, le=256)
-    """Warm containers kept per worker; one sample uses one container at a time."""
+    """CPU slots per worker (runs using CPU at once) and the warm containers kept started; one sample
+    uses one container at a time. Default: the cores."""
+    warm_containers: int = Field(default=0, ge=0, le=1_000)
+    """Containers started up front and kept (recycled ones are replaced, idle ones never removed);
+    0 means ``pool_size``. More than ``pool_size`` lets a batch with sleeping tests start at full
+    speed, at ~0.3 s of start-up per container (see README, CPU-aware admission)."""
+    max_containers: int = Field(default=0, ge=0, le=1_000)
+    """Most containers per worker: the pool grows past ``pool_size`` while tests sleep (see
+    ``cpu_admission``). 0 means 16 per CPU slot (``container_limit``)."""
+    pool_idle_s: float = Field(default=30.0, gt=0)
+    """A container beyond the warm ones idle this long is removed."""
+    pool_min_free_memory_mb: int = Field(default=2_048, ge=0)
+    """The pool does not grow past ``pool_size`` while the host has less than this plus
+    ``default_memory_limit_mb`` available."""
+    cpu_admission: bool = True
+    """Admit runs by CPU use: a run that sleeps (demand under ``cpu_idle_fraction`` of a core over a
+    ``cpu_window_ms`` window) lends its CPU slot, and the pool takes another container. Off: every run
+    holds its slot from start to end, so samples run at most ``pool_size`` at once."""
+    cpu_window_ms: int = Field(default=100, ge=10, le=5_000)
+    """How often the CPU demand (use + run-queue wait) of each running container is sampled. A
+    sleeping run lends its slot after one to two windows."""
+    cpu_idle_fraction: float = Field(default=0.1, gt=0, lt=1)
+    """Demand below this fraction of one core over a window counts as sleeping; a run that waited
+    for CPU this fraction of a window, or woke after lending its slot, is re-run alone if it then
+    hits its wall-clock limit."""
     image: str = "sandbox-runtime"
     """Repository of the runtime image; the tag is the version computed from its inputs."""
     container_prefix: str = "sandbox-svc"
@@ -178,3 +202,14 @@ class Settings(BaseSettings):
     """How often a sample whose worker died is re-queued before it is answered SANDBOX_ERROR."""
     stats_interval_s: float = Field(default=2.0, gt=0)
     """How often worker pool statistics are collected and lost nodes' workers are re-spawned."""
+
+    @property
+    def warm(self) -> int:
+        """Containers kept started: ``warm_containers``, or ``pool_size``."""
+        return min(self.warm_containers or self.pool_size, self.container_limit)
+
+    @property
+    def container_limit(self) -> int:
+        """Most containers per worker: ``max_containers``, or 16 per CPU slot (at least ``pool_size``)."""
+        limit = self.max_containers or min(1_000, 16 * self.pool_size)
+        return max(limit, self.pool_size)

@@ -18,6 +18,16 @@ __all__ = ["ServiceMetrics"]
 _LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
+#: Per-worker figures of the CPU admission (``admission.CpuAdmission.stats``), as gauges.
+_TEST_GAUGES = {
+    "running": "Process runs (tests, compiles, checkers) in progress per worker",
+    "cpu_bound": "Runs holding a CPU slot (counted against the cores)",
+    "sleeping": "Runs whose CPU slot is lent (using under cpu_idle_fraction of a core)",
+    "woken": "Lent runs that want CPU again, waiting for a slot",
+    "waiting": "New runs waiting for a CPU slot",
+}
+
+
 class _WorkerCollector(Collector):
     def __init__(self) -> None:
         self.snapshots: dict[str, dict[str, Any]] = {}
@@ -32,6 +42,15 @@ class _WorkerCollector(Collector):
         closed = CounterMetricFamily(
             "sandbox_sessions_closed", "Sessions ended, by reason", labels=["worker", "reason"]
         )
+        tests = {
+            key: GaugeMetricFamily(f"sandbox_tests_{key}", doc, labels=["worker"])
+            for key, doc in _TEST_GAUGES.items()
+        }
+        reruns = CounterMetricFamily(
+            "sandbox_tests_reruns",
+            "Runs re-run holding their CPU slot (wall limit hit after waiting for CPU while lent)",
+            labels=["worker"],
+        )
         for name, snap in sorted(self.snapshots.items()):
             size.add_metric([name], snap.get("size", 0))
             idle.add_metric([name], snap.get("idle", 0))
@@ -41,11 +60,17 @@ class _WorkerCollector(Collector):
             live.add_metric([name], sessions.get("live", 0))
             for reason, n in sorted(sessions.get("closed", {}).items()):
                 closed.add_metric([name, reason], n)
+            cpu = snap.get("cpu", {})
+            for key, family in tests.items():
+                family.add_metric([name], cpu.get(key, 0))
+            reruns.add_metric([name], cpu.get("reruns", 0))
         yield size
         yield idle
         yield recycles
         yield live
         yield closed
+        yield from tests.values()
+        yield reruns
 
 
 class ServiceMetrics:

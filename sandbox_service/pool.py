@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import docker.errors
 import docker.types
 import psutil
 
+from .admission import CpuAdmission, CpuProbe, Ticket, find_cpu_probe
 from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
@@ -67,6 +69,7 @@ UID_LIMIT = UID_BASE + UID_SLOTS * UID_BLOCK
 TRUSTED_UID_OFFSET = 1 << 21
 AGENT_SOCKET = "/run/agent/agent.sock"
 _MB = 1 << 20
+GROW_PARALLEL = 4  # containers started on demand at once (each costs ~0.4 s of host CPU)
 _SERIAL = itertools.count()  # process-wide: several pools may live in one process
 
 
@@ -140,6 +143,8 @@ class Container:
     uses: int = 0
     run_cgroup: Path | None = None
     service_bytes: int = 0  # the agent and fork server, measured once both are up
+    cpu: CpuProbe | None = None  # where the admission reads its CPU use (None: its runs hold their slot)
+    idle_since: float = 0.0
 
     async def begin_run(self, program_bytes: int, output_bytes: int, overhead_bytes: int) -> RunMemory | None:
         """Set the limits for one test and start measuring its peak (``None``: not measured)."""
@@ -253,6 +258,15 @@ def _memory_files(init_pid: int) -> list[Path]:
 class ContainerPool:
     """Warm containers for one worker. Async; use from one event loop.
 
+    ``Settings.warm`` containers (default ``pool_size``) are started up front and kept. Beyond them
+    the pool grows on demand, up to ``Settings.container_limit`` containers and while the host has
+    ``pool_min_free_memory_mb`` available: while runs sleep (their CPU slot lent, see ``admission``)
+    it may hold one container per sleeping run plus ``2 * pool_size`` for the cores (half of them
+    spare: a container takes ~0.3 s to start, sleepers come in bursts); a container is started only
+    when a sample is waiting for one. Containers beyond the warm ones idle for ``pool_idle_s`` are
+    removed, and a recycled one is replaced only while the pool is below the warm count. Idle
+    containers are handed out most recently used first, so the extra ones are the ones left idle.
+
     Args:
         settings: deployment settings (pool size, isolation knobs).
         image: the runtime image tag (see ``images.ensure_image``).
@@ -272,7 +286,7 @@ class ContainerPool:
             tempfile.mkdtemp(prefix=f"sandbox-sock-{os.getpid()}-", dir=settings.socket_dir or None)
         )
         os.chmod(self._sock_root, 0o700)
-        self._idle: asyncio.Queue[Container] = asyncio.Queue()
+        self._idle: asyncio.LifoQueue[Container] = asyncio.LifoQueue()
         self._live: dict[str, Container] = {}
         self._uid_lock, base = _claim_uid_block()
         self._free_uids = list(range(base + UID_BLOCK - 1, base, -1))  # never uid `base` itself
@@ -280,6 +294,20 @@ class ContainerPool:
         self._closed = False
         self.recycles: Counter[str] = Counter()
         self.start_failures = 0
+        self.cpu = CpuAdmission(
+            settings.pool_size,
+            window_s=settings.cpu_window_ms / 1000.0,
+            idle_fraction=settings.cpu_idle_fraction,
+            lending=settings.cpu_admission,
+            on_change=self._maybe_grow,
+        )
+        self._waiting = 0  # acquire() calls waiting for a container
+        self._starting = 0  # containers being started on demand
+        self._grow_failed_at = -1e9
+        self._progress = time.monotonic()  # last time a container became idle (acquire's watchdog)
+        self._reaper: asyncio.Task[None] | None = None
+        self.grown = 0
+        self.shrunk = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -287,19 +315,25 @@ class ContainerPool:
         try:
             await asyncio.to_thread(self._remove_orphans)
             started = await asyncio.gather(
-                *(self._start_container() for _ in range(self.settings.pool_size)), return_exceptions=True
+                *(self._start_container() for _ in range(self.settings.warm)), return_exceptions=True
             )
             for item in started:
                 if isinstance(item, BaseException):
                     raise item
-                self._idle.put_nowait(item)
+                self._put_idle(item)
         except BaseException:
             await self.close()  # the started ones, the socket dir and the uid block
             raise
+        self._reaper = asyncio.create_task(self._reap())
 
     async def close(self) -> None:
         """Remove every container of this pool and its sockets. Idempotent."""
         self._closed = True
+        await self.cpu.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
         # Not cancelled: a replacement may be inside `docker run` on a thread, which cancelling cannot
         # stop; it would create its container after we looked. Each one discards its own once done.
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -339,6 +373,8 @@ class ContainerPool:
         shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
     def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
+        if self._closed:  # queued for a thread while the pool closed: start nothing
+            raise InfrastructureError("pool is closed")
         s = self.settings
         tmpfs_opts = f"rw,nosuid,nodev,size={s.tmpfs_mb}m"  # Docker adds noexec unless told "exec"
         memory = (s.default_memory_limit_mb + s.memory_overhead_mb) * _MB
@@ -441,6 +477,7 @@ class ContainerPool:
             await self._discard(container)
             raise
         container.memory_files = _memory_files(init_pid)
+        container.cpu = find_cpu_probe(init_pid)
         container.memory_bytes = (
             self.settings.default_memory_limit_mb + self.settings.memory_overhead_mb
         ) * _MB
@@ -461,6 +498,11 @@ class ContainerPool:
             log.warning("no fork server found in %s: its memory is judged container-wide", container.name)
             return
         container.run_cgroup = _make_run_cgroup(container.memory_files, zygote.pid)
+        if container.cpu is not None:
+            try:
+                container.cpu.mark_service()
+            except OSError:
+                container.cpu = None
         if container.run_cgroup is not None:
             usage = container.memory_files[0].parent / "memory.usage_in_bytes"
             try:
@@ -476,19 +518,97 @@ class ContainerPool:
 
     async def _replace(self, old: Container) -> None:
         await self._discard(old)
+        if self.size + self._starting >= self.settings.warm:
+            self._maybe_grow()  # a grown container: replaced only if a sample is waiting for one
+            return
+        self._starting += 1
         delay = 0.5
-        while not self._closed:
-            try:
-                fresh = await self._start_container()
-                if self._closed:
-                    await self._discard(fresh)
-                else:
-                    self._idle.put_nowait(fresh)
-                return
-            except InfrastructureError:
+        try:
+            while not self._closed:
+                try:
+                    fresh = await self._start_container()
+                    if self._closed:
+                        await self._discard(fresh)
+                    else:
+                        self._put_idle(fresh)
+                    return
+                except InfrastructureError:
+                    self.start_failures += 1
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            self._starting -= 1
+
+    # -- growth ------------------------------------------------------------------------------
+    @property
+    def target(self) -> int:
+        """How many containers the pool may hold now (see the class doc)."""
+        lent = self.cpu.lent
+        busy = 2 * self.settings.pool_size + lent if lent else 0
+        return min(self.settings.container_limit, max(self.settings.warm, busy))
+
+    def _memory_ok(self) -> bool:
+        need = (self.settings.pool_min_free_memory_mb + self.settings.default_memory_limit_mb) * _MB
+        return bool(psutil.virtual_memory().available >= need)
+
+    def _maybe_grow(self) -> None:
+        """Start containers for waiting samples while runs that hold containers sleep (see class doc)."""
+        if self._closed or self._waiting <= self._starting:
+            return
+        if time.monotonic() - self._grow_failed_at < 1.0:
+            return  # back off after a failed start; the next change tries again
+        while (
+            self._waiting > self._starting
+            and self.size + self._starting < self.target
+            and self._starting < GROW_PARALLEL
+            and self._memory_ok()
+        ):
+            self._starting += 1
+            task = asyncio.create_task(self._grow())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _grow(self) -> None:
+        try:
+            fresh = await self._start_container()
+        except InfrastructureError:
+            if not self._closed:
                 self.start_failures += 1
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                self._grow_failed_at = time.monotonic()
+            return
+        finally:
+            self._starting -= 1
+        if self._closed:
+            await self._discard(fresh)
+            return
+        self.grown += 1
+        self._put_idle(fresh)
+        self._maybe_grow()
+
+    async def _reap(self) -> None:
+        """Remove containers beyond the warm ones that have been idle for ``pool_idle_s``."""
+        period = max(0.5, self.settings.pool_idle_s / 4)
+        warm = self.settings.warm
+        while not self._closed:
+            await asyncio.sleep(period)
+            if self.size <= warm:
+                continue
+            now = time.monotonic()
+            idle: list[Container] = []
+            while not self._idle.empty():
+                idle.append(self._idle.get_nowait())
+            idle.sort(key=lambda c: c.idle_since)  # oldest first
+            stale: list[Container] = []
+            for c in idle:
+                extra = self.size - len(stale) > warm
+                if extra and now - c.idle_since >= self.settings.pool_idle_s:
+                    stale.append(c)
+            for c in idle[::-1]:  # keep most recently used on top
+                if c not in stale:
+                    self._idle.put_nowait(c)
+            for c in stale:
+                self.shrunk += 1
+                await self._discard(c)
 
     # -- checkout ----------------------------------------------------------------------------
     @property
@@ -502,14 +622,30 @@ class ContainerPool:
     def live_names(self) -> list[str]:
         return list(self._live)
 
+    def _put_idle(self, container: Container) -> None:
+        container.idle_since = self._progress = time.monotonic()
+        self._idle.put_nowait(container)
+
     async def acquire(self, timeout: float = 120.0) -> Container:
-        """Wait for an idle container (``InfrastructureError`` if none frees up in ``timeout`` s)."""
+        """Wait for an idle container; ``InfrastructureError`` if none became free for ``timeout`` s
+        (no container at all came back in that time: a stuck pool, not a long queue)."""
         if self._closed:
             raise InfrastructureError("pool is closed")
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        self._waiting += 1
         try:
-            return await asyncio.wait_for(self._idle.get(), timeout)
-        except TimeoutError:
-            raise InfrastructureError(f"no sandbox container became free within {timeout:.0f}s") from None
+            self._maybe_grow()
+            while True:
+                try:
+                    return await asyncio.wait_for(self._idle.get(), timeout)
+                except TimeoutError:
+                    if self._closed or time.monotonic() - self._progress >= timeout:
+                        raise InfrastructureError(
+                            f"no sandbox container became free within {timeout:.0f}s"
+                        ) from None
+        finally:
+            self._waiting -= 1
 
     def release(self, container: Container, recycle_reason: str | None = None) -> None:
         """Return a container; with a reason (or worn out or its agent lost) it is replaced instead."""
@@ -521,7 +657,7 @@ class ContainerPool:
         if self._closed:
             return
         if recycle_reason is None:
-            self._idle.put_nowait(container)
+            self._put_idle(container)
             return
         self.recycles[recycle_reason] += 1
         task = asyncio.create_task(self._replace(container))
@@ -566,14 +702,14 @@ class ContainerPool:
             if self._closed:
                 await self._discard(fresh)
             else:
-                self._idle.put_nowait(fresh)
+                self._put_idle(fresh)  # with its idle time, or the reaper would take it for stale
             return
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
         """``async with pool.lease() as lease:`` — a container for one sample, always given back."""
         container = await self.acquire()
-        lease = Lease(container)
+        lease = Lease(container, admission=self.cpu)
         try:
             yield lease
         except BaseException:
@@ -583,7 +719,14 @@ class ContainerPool:
             self.release(container, lease.reason)
 
     def stats(self) -> dict[str, Any]:
-        return {"size": self.size, "idle": self.idle, "recycles": dict(self.recycles)}
+        return {
+            "size": self.size,
+            "idle": self.idle,
+            "recycles": dict(self.recycles),
+            "grown": self.grown,
+            "shrunk": self.shrunk,
+            "cpu": self.cpu.stats(),
+        }
 
 
 @dataclass
@@ -592,7 +735,18 @@ class Lease:
 
     container: Container
     reason: str | None = None
+    admission: CpuAdmission | None = None
 
     def recycle(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
+
+    @contextlib.asynccontextmanager
+    async def cpu_slot(self, wall_ms: float, hold: bool = False) -> AsyncIterator[Ticket | None]:
+        """``async with lease.cpu_slot(wall_ms):`` around one process run (see ``admission``);
+        ``hold`` keeps the slot throughout. Yields the run's ticket (None without an admission)."""
+        if self.admission is None:
+            yield None
+            return
+        async with self.admission.slot(self.container.cpu, hold, wall_ms) as ticket:
+            yield ticket

@@ -404,6 +404,10 @@ def test_metrics_endpoint(service: ServiceHarness) -> None:
     assert any(s.name == "sandbox_in_flight" for s in samples)
     for name in service.dispatcher.workers:
         assert value("sandbox_pool_containers", worker=name) == 2
+        assert any(s.name == "sandbox_tests_running" and s.labels["worker"] == name for s in samples)
+        for gauge in ("cpu_bound", "sleeping", "woken", "waiting"):
+            assert value(f"sandbox_tests_{gauge}", worker=name) == 0  # nothing runs between samples
+        assert any(s.name == "sandbox_tests_reruns_total" for s in samples)
     assert value("sandbox_workers") == 2
 
 

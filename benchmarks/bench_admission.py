@@ -1,0 +1,146 @@
+"""CPU-aware admission (issue 21): a batch with sleepers, and a CPU-bound TLE-heavy one, both ways.
+
+    python benchmarks/bench_admission.py [--samples 200] [--spinners 24] [--pool-size 2] [--only after]
+
+Batches, each through ``sandbox-service score`` as a user runs it (a subprocess). ``wall`` is the
+whole command (interpreter, engine and warm pool start-up, scoring, shutdown); ``scoring`` runs from
+the first result line the command writes to the last (so it leaves out start-up and shutdown, and
+the first sample's own ~0.1 s); ``start`` is launch to the first result.
+- ``sleepers``: ``--samples`` trivial Python samples (read a number, print its double), every tenth
+  of which first calls ``time.sleep(30)``; 5 s wall limit, so those are TIME_LIMIT_EXCEEDED.
+- ``cpu-bound``: ``--spinners`` samples, a third ``while True: pass`` (1 s CPU limit: TLE), a third
+  spinning 0.6 s of CPU then answering (near the limit: ACCEPTED), a third trivial.
+
+Modes: ``before`` is ``SANDBOX_CPU_ADMISSION=0`` (every run holds its CPU slot to the end and the
+pool stays at ``pool_size``: the behaviour before issue 21); ``after`` is the default (the pool
+starts at ``pool_size`` and grows while tests sleep); ``warm`` is ``after`` with
+``SANDBOX_WARM_CONTAINERS=--warm`` (default: one per sleeper plus 2 x pool size), started before
+scoring begins: the wall figure includes their start-up, the scoring figure does not. Every
+sample's verdict must be the expected one in every mode (the script exits 1 otherwise). The
+machine may be shared: compare the modes within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TRIVIAL = "print(int(input()) * 2)\n"
+SLEEPER = "import time\ntime.sleep(30)\n" + TRIVIAL
+SPINNER = "while True:\n    pass\n"
+NEAR_LIMIT = "import time\nwhile time.process_time() < 0.6:\n    pass\n" + TRIVIAL
+
+
+def sample(sid: str, source: str, time_ms: int, wall_ms: int) -> dict[str, object]:
+    return {
+        "id": sid,
+        "code": {
+            "language": "python",
+            "source": source,
+            "tests": [{"stdio": {"stdin": "21\n", "expected_stdout": "42\n"}}],
+            "limits": {"time_limit_ms": time_ms, "wall_time_limit_ms": wall_ms},
+        },
+    }
+
+
+def sleepers_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
+    rows, expected = [], {}
+    for i in range(n):
+        sleeps = i % 10 == 9
+        rows.append(sample(f"s{i}", SLEEPER if sleeps else TRIVIAL, 2_000, 5_000))
+        expected[f"s{i}"] = "TIME_LIMIT_EXCEEDED" if sleeps else "ACCEPTED"
+    return rows, expected
+
+
+def cpu_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
+    rows, expected = [], {}
+    kinds = [(SPINNER, "TIME_LIMIT_EXCEEDED"), (NEAR_LIMIT, "ACCEPTED"), (TRIVIAL, "ACCEPTED")]
+    for i in range(n):
+        source, verdict = kinds[i % 3]
+        rows.append(sample(f"c{i}", source, 1_000, 3_000))
+        expected[f"c{i}"] = verdict
+    return rows, expected
+
+
+def score(
+    rows: list[dict[str, object]], mode: str, pool_size: int, warm: int, tmp: Path
+) -> tuple[float, float, dict[str, str]]:
+    """(command wall s, start-up s, scoring s, verdict per id)."""
+    inp, out = tmp / f"{mode}-in.jsonl", tmp / f"{mode}-out.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "SANDBOX_CPU_ADMISSION": "0" if mode == "before" else "1"}
+    if mode == "warm":
+        env["SANDBOX_WARM_CONTAINERS"] = str(warm)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sandbox_service",
+        "score",
+        str(inp),
+        "-o",
+        str(out),
+        "--pool-size",
+        str(pool_size),
+    ]
+    t0 = time.monotonic()
+    first = last = 0.0
+    seen = 0
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        while proc.poll() is None:  # timestamp result lines as they are appended
+            time.sleep(0.02)
+            n = out.read_bytes().count(b"\n") if out.exists() else 0
+            if n and not first:
+                first = time.monotonic()
+            if n > seen:
+                seen, last = n, time.monotonic()
+        wall = time.monotonic() - t0
+        if proc.returncode != 0:
+            err.seek(0)
+            sys.exit(f"score failed ({proc.returncode}):\n{err.read()[-3000:]}")
+    verdicts = {r["id"]: r["verdict"] for r in map(json.loads, out.read_text().splitlines())}
+    return wall, first - t0, last - first, verdicts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--spinners", type=int, default=24)
+    ap.add_argument("--pool-size", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--warm", type=int, default=0)
+    ap.add_argument("--only", choices=["before", "after", "warm"], action="append", default=None)
+    args = ap.parse_args()
+    modes = args.only or ["before", "after", "warm"]
+    warm = args.warm or args.samples // 10 + 2 * args.pool_size
+    batches = {"sleepers": sleepers_batch(args.samples), "cpu-bound": cpu_batch(args.spinners)}
+    bad = 0
+    print(f"{'batch':<10} {'mode':<7} {'samples':>7} {'wall s':>7} {'start s':>7} {'scoring s':>9}  verdicts")
+    with tempfile.TemporaryDirectory(prefix="bench-admission-") as d:
+        for name, (rows, expected) in batches.items():
+            for mode in modes:
+                wall, start, scoring, verdicts = score(rows, mode, args.pool_size, warm, Path(d))
+                wrong = {k: v for k, v in verdicts.items() if expected.get(k) != v}
+                missing = set(expected) - set(verdicts)
+                bad += len(wrong) + len(missing)
+                counts: dict[str, int] = {}
+                for v in verdicts.values():
+                    counts[v] = counts.get(v, 0) + 1
+                note = " ".join(f"{k}={n}" for k, n in sorted(counts.items()))
+                if wrong or missing:
+                    note += f"  UNEXPECTED {dict(list(wrong.items())[:5])} missing={len(missing)}"
+                print(
+                    f"{name:<10} {mode:<7} {len(rows):>7} {wall:>7.1f} {start:>7.1f} {scoring:>9.1f}  {note}",
+                    flush=True,
+                )
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
