@@ -13,6 +13,9 @@ this interpreter imports only what every Python run would and holds nothing secr
 program cannot tamper with the interpreter the next test is forked from.
 
 Harnesses (``harness`` in the request):
+- exec mode (compilers, compiled programs, other interpreters): the status pipe is closed at exec,
+  except with ``status_fd``: then it is the exec'd program's fd 3, where the assertion harness of the
+  languages without the Python boundary writes the run's nonce once the test code has run to its end.
 - ``stdio`` (and ``checker``): the program runs as ``__main__``; its exit status is the result. The
   status pipe only reports a syntax error, found before any program code runs; it is closed before the
   program starts, so the program holds no fd but 0, 1 and 2.
@@ -110,6 +113,11 @@ def _fork_one(sock, req, fds):
         sock.close()
         (status_fd, _) = _child(req, fds, req["uid"])
         if req["mode"] == "exec":
+            if req.get("status_fd"):  # an assertion harness writes its nonce there (runners/harness)
+                if status_fd != 3:
+                    os.dup2(status_fd, 3)
+                    os.close(status_fd)
+                os.set_inheritable(3, True)
             _exec(req)
         return "python", req, status_fd
     for fd in fds:
