@@ -118,8 +118,10 @@ _JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
     "/usr/bin/env",
+    # GOPATH mode: no module resolution, so nothing to download (Go 1.19 has no -mod=off; GOPROXY=off
+    # in case). Imports resolve in the image: the standard library and /usr/share/gocode (testify).
     "GO111MODULE=off",
-    "GOFLAGS=-mod=off",
+    "GOPROXY=off",
     "GOPATH=/usr/share/gocode",
     "GOCACHE=/opt/gocache",
     "CGO_ENABLED=0",
@@ -273,8 +275,6 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             "--pretty",
             "false",
             "--skipLibCheck",
-            "--types",
-            "",
             "--outDir",
             ".",
             "/box/{name}.ts",
@@ -437,7 +437,10 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             # luaunit's tests end with os.exit(lu.LuaUnit.run()) at the top level of the test code: a
             # successful exit from there (and only from there: not from a function the program defined)
             # counts as the end. The program's own top level ran before this, with the real os.exit.
+            # luaunit wraps os.exit when loaded: loaded first, so this wraps its wrapper and sees the
+            # test code's own call.
             between=(
+                "pcall(require, 'luaunit')\n"
                 "local sandbox_done do\n"
                 "  local real_exit, getinfo, open = os.exit, debug.getinfo, io.open\n"
                 "  sandbox_done = function()\n"

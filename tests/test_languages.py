@@ -26,11 +26,15 @@ def test_every_row_but_python_has_a_table_entry() -> None:
 def test_hello_and_stdin(engine: EngineHarness, lang: str) -> None:
     row = ROWS[lang]
     resp = engine.score(code_request(lang, row.hello, [stdio("", "hello\n")]))
-    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.compile_output, resp.tests[0].stderr)
+    assert verdict(resp) == "ACCEPTED", (
+        resp.tests[0].message,
+        resp.compile_output,
+        resp.tests[0].stderr_head,
+    )
     tests = [stdio("1 2\n", "3\n"), stdio("40 2\n", "42\n"), stdio("1 2\n", "4\n")]
     resp = engine.score(code_request(lang, row.add, tests))
     assert verdicts(resp) == ["ACCEPTED", "ACCEPTED", "WRONG_ANSWER"], (
-        resp.tests[0].stderr,
+        resp.tests[0].stderr_head,
         resp.compile_output,
     )
 
@@ -56,7 +60,7 @@ def test_compile_error_carries_diagnostics(engine: EngineHarness, lang: str) -> 
 def test_limits(engine: EngineHarness, lang: str, case: str, limits: dict[str, int], want: str) -> None:
     resp = engine.score(code_request(lang, getattr(ROWS[lang], case), [stdio()], limits=limits))
     t = resp.tests[0]
-    assert verdict(resp) == want, (t.message, resp.compile_output, t.stderr[-500:])
+    assert verdict(resp) == want, (t.message, resp.compile_output, t.stderr_head[-500:])
 
 
 @pytest.mark.parametrize("lang", EXEC_ROWS)
@@ -65,7 +69,7 @@ def test_fork_bomb_then_the_next_sample_passes(solo_engine: EngineHarness, lang:
     resp = solo_engine.score(code_request(lang, row.bomb, [stdio()], limits={"time_limit_ms": 1000}))
     assert verdict(resp) != "ACCEPTED"
     resp = solo_engine.score(code_request(lang, row.add, [stdio("1 2\n", "3\n")]))
-    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr)
+    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr_head)
 
 
 @pytest.mark.parametrize("lang", EXEC_ROWS)
@@ -73,7 +77,7 @@ def test_assertion_pass_and_fail(engine: EngineHarness, lang: str) -> None:
     row = ROWS[lang]
     resp = engine.score(code_request(lang, row.program, [assertion(row.test_pass), assertion(row.test_fail)]))
     first = resp.tests[0]
-    assert verdicts(resp)[0] == "ACCEPTED", (first.message, resp.compile_output, first.stderr)
+    assert verdicts(resp)[0] == "ACCEPTED", (first.message, resp.compile_output, first.stderr_head)
     assert verdicts(resp)[1] in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[1].message
     assert resp.reward == 0.5
 
@@ -85,7 +89,7 @@ def test_early_exit_never_passes(engine: EngineHarness, lang: str, cheat: str) -
     row = ROWS[lang]
     resp = engine.score(code_request(lang, row.cheats[cheat], [assertion(row.test_pass)]))
     t = resp.tests[0]
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (t.message, resp.compile_output, t.stderr)
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (t.message, resp.compile_output, t.stderr_head)
     if verdict(resp) == "WRONG_ANSWER" and t.exit_code == 0:
         assert "did not run to its end" in t.message
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs once inside the runtime image at build time (docker/Dockerfile); no network needed.
 set -eu
-GOENV="GO111MODULE=off GOFLAGS=-mod=off GOPATH=/usr/share/gocode GOCACHE=/opt/gocache CGO_ENABLED=0 HOME=/tmp"
+GOENV="GO111MODULE=off GOPROXY=off GOPATH=/usr/share/gocode GOCACHE=/opt/gocache CGO_ENABLED=0 HOME=/tmp"
 mkdir -p /opt/gocache
 cp -r /opt/warm/go /tmp/warm-go
 cd /tmp/warm-go
