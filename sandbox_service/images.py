@@ -116,7 +116,7 @@ TOOLCHAIN_VERSIONS: dict[str, tuple[str, ...]] = {
     "sandbox.gxx.version": ("g++", "-dumpfullversion"),
     "sandbox.gcc.version": ("gcc", "-dumpfullversion"),
     # javac finds libjli by $ORIGIN, which needs /proc (the chroot has none): the JDK's release file
-    "sandbox.java.version": ("sh", "-c", "grep '^JAVA_VERSION=' /usr/lib/jvm/*/release"),
+    "sandbox.java.version": ("sh", "-c", "grep -h '^JAVA_VERSION=' /usr/lib/jvm/*/release | head -n1"),
     "sandbox.node.version": ("node", "--version"),
     "sandbox.tsc.version": ("tsc", "--version"),
     "sandbox.go.version": ("go", "version"),

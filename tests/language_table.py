@@ -278,7 +278,7 @@ ROWS: dict[str, Row] = {
         spin="while :; do :; done\n",
         hog='x=a\nwhile :; do x="$x$x"; done\n',
         flood=f"while :; do echo {Y}; done\n",
-        bomb="f() { f | f & }\nf\n",
+        bomb="f() { f | f & }\nf\nsleep 30\n",
         program="add() {\n  echo $(( $1 + $2 ))\n}\n",
         test_pass='set -e\n[[ "$(add 2 3)" = "5" ]]\n',
         test_fail='set -e\n[[ "$(add 2 3)" = "6" ]]\n',

@@ -60,7 +60,12 @@ def test_compile_error_carries_diagnostics(engine: EngineHarness, lang: str) -> 
 def test_limits(engine: EngineHarness, lang: str, case: str, limits: dict[str, int], want: str) -> None:
     resp = engine.score(code_request(lang, getattr(ROWS[lang], case), [stdio()], limits=limits))
     t = resp.tests[0]
-    assert verdict(resp) == want, (t.message, resp.compile_output, t.stderr_head[-500:])
+    allowed = {want}
+    if case == "flood" and lang in ("javascript", "typescript"):
+        # Node queues in its heap what a full pipe cannot take yet (libuv's pipes are non-blocking):
+        # on a loaded host a write loop that never yields can fill the heap before 1 MB is read.
+        allowed.add("MEMORY_LIMIT_EXCEEDED")
+    assert verdict(resp) in allowed, (t.message, resp.compile_output, t.stderr_head[-500:])
 
 
 @pytest.mark.parametrize("lang", EXEC_ROWS)
