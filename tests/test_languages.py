@@ -114,3 +114,13 @@ def test_aliases_name_the_same_row(engine: EngineHarness, alias: str) -> None:
     source = ROWS[lang].hello if lang in ROWS else "print('hello')\n"
     resp = engine.score(code_request(alias.upper(), source, [stdio("", "hello\n")]))
     assert verdict(resp) == "ACCEPTED", resp.tests[0].message
+
+
+@pytest.mark.parametrize("lang", ["c", "cpp"])
+def test_undef_ndebug_in_the_program_is_not_refused(engine: EngineHarness, lang: str) -> None:
+    """HumanEval-X's own CPP/94 solution ends with `#undef NDEBUG` + `#include<assert.h>` (asserts on)."""
+    row = ROWS[lang]
+    resp = engine.score(
+        code_request(lang, row.program + "#undef NDEBUG\n#include <assert.h>\n", [assertion(row.test_pass)])
+    )
+    assert verdict(resp) == "ACCEPTED", resp.tests[0].message
