@@ -200,7 +200,7 @@ class Agent:
             "env": PROGRAM_ENV,
             "rlimits": req["rlimits"],
         }
-        for key in ("path", "harness", "nonce", "function", "args"):
+        for key in ("path", "harness", "nonce", "function", "args", "status_fd"):
             if key in req:
                 zreq[key] = req[key]
         oom_before = self.oom_kills()

@@ -2,15 +2,59 @@
 
 Adding a language is adding a row (and its packages to ``docker/packages.txt``), never a new
 ``run_<lang>()`` function.
+
+Argument templates may hold ``{name}`` (``prog`` for the program, ``checker`` for a CUSTOM checker),
+``{cls}`` (Java: the class the file is named after and run as), and, derived from the memory limit of
+the step, ``{heap_mb}``, ``{stack_mb}`` and ``{stack_kb}`` (JVM ``-Xmx``/``-Xss``, V8's heap and stack).
+
+Assertion tests of the languages without the Python boundary (``AssertionSpec``): the test code is
+appended after the program (MultiPL-E / HumanEval-X style), the whole is compiled and run as one
+program, and it passes only if it ran to its end: the harness of each language writes a per-run nonce
+to fd 3, a pipe only the host reads, after the test code returned (see ``runners/harness/``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["LANGUAGES", "LanguageSpec", "TestKind"]
+__all__ = ["ALIASES", "LANGUAGES", "AssertionSpec", "LanguageSpec", "TestKind", "entry_class", "resolve"]
 
 TestKind = str  # "stdio" | "call" | "assertion"
+
+HARNESS_DIR = Path(__file__).resolve().parent / "harness"
+
+
+def _harness(name: str) -> str:
+    return (HARNESS_DIR / name).read_text()
+
+
+@dataclass(frozen=True)
+class AssertionSpec:
+    """How an assertion test is built: ``program + "\\n" + between + test + "\\n" + after``.
+
+    Attributes:
+        source_file: the combined file's name (default: the row's ``source_file``).
+        between: inserted between the program and the test code (``@NONCE@`` is the run's nonce).
+        after: appended after the test code.
+        files: harness files written beside it, ``(name, template)``; templates may hold ``@NONCE@``,
+            ``@CLASS@`` (the test's entry class) and ``@PACKAGE@`` (Go's package clause).
+        compile_argv / run_argv: replace the row's commands for assertion tests.
+        test_mode: ``(marker, argv)``: when the test code holds ``marker``, compile with ``argv`` instead
+            (Rust: ``#[test]`` functions are built with ``rustc --test``).
+        refuse: ``(regex, message)`` pairs: a program matching one is refused (COMPILE_ERROR) before it
+            is built, e.g. a redefined ``assert`` macro.
+    """
+
+    source_file: str | None = None
+    between: str = ""
+    after: str = ""
+    files: tuple[tuple[str, str], ...] = ()
+    compile_argv: tuple[str, ...] | None = None
+    run_argv: tuple[str, ...] | None = None
+    test_mode: tuple[str, tuple[str, ...]] | None = None
+    refuse: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -18,18 +62,20 @@ class LanguageSpec:
     """How to build and run programs of one language inside the runtime image.
 
     Attributes:
-        name: the ``CodeTask.language`` users send.
+        name: the ``CodeTask.language`` users send (``aliases`` name the same row).
         source_file: file name the source is written to, under ``/box``.
         run_argv: command that runs the program (paths inside the container).
-        compile_argv: command that builds it, run once per sample in ``/work``; ``None`` for
-            interpreted languages.
-        artifact: file the compile step leaves in ``/work``; copied into the read-only ``/box``.
-
-    Every string may hold ``{name}``: ``prog`` for the program, ``checker`` for a CUSTOM checker, so
-    one row serves both.
+        compile_argv: command that builds (or, for interpreters, syntax-checks) it, run once per sample
+            in ``/work``; ``None`` for none.
+        artifact: file the compile step leaves in ``/work``; copied into the read-only ``/box``. ``None``
+            with a ``compile_argv``: a check that leaves nothing.
         test_kinds: test kinds this language supports.
         fork_server: run in the pre-started Python interpreter (``zygote.py``) instead of exec.
         version_label: image label holding the toolchain version shown by ``ListLanguages``.
+        assertion: how assertion tests are built (rows without the Python boundary).
+        oom_markers: stderr text that means the runtime ran out of its heap (JVM, V8, ...): such an
+            exit is MEMORY_LIMIT_EXCEEDED, not RUNTIME_ERROR.
+        display: the name in the README's table and ``ListLanguages``' docs (e.g. "C#").
     """
 
     name: str
@@ -40,26 +86,423 @@ class LanguageSpec:
     test_kinds: frozenset[TestKind] = frozenset({"stdio"})
     fork_server: bool = False
     version_label: str = ""
+    aliases: tuple[str, ...] = ()
+    assertion: AssertionSpec | None = None
+    oom_markers: tuple[bytes, ...] = field(default=())
 
 
-LANGUAGES: dict[str, LanguageSpec] = {
-    spec.name: spec
-    for spec in (
-        LanguageSpec(
-            name="python",
-            source_file="{name}.py",
-            run_argv=("/usr/bin/python3", "/box/{name}.py"),
-            test_kinds=frozenset({"stdio", "call", "assertion"}),
-            fork_server=True,
-            version_label="sandbox.python.version",
+STDIO_ASSERT = frozenset({"stdio", "assertion"})
+_WRAP = (("{name}_harness.c", _harness("wrap_main.c")),)
+_C_REFUSE = (
+    (
+        # `#undef NDEBUG` (asserts on, as HumanEval-X's own sources write it) is fine.
+        r"(?m)^\s*#\s*(?:define\s+(?:assert|NDEBUG|_*assert\w*|static_assert|__ASSERT\w*)\b"
+        r"|undef\s+(?:assert|_*assert\w*|static_assert)\b)",
+        "the program redefines assert (or defines NDEBUG): refused",
+    ),
+)
+# A program's `#define assert(x)` is refused; this re-includes the real one before the test code.
+_C_BETWEEN = "#undef NDEBUG\n#include <assert.h>\n"
+_JAVA = (
+    "-XX:+UseSerialGC",
+    "-XX:-UsePerfData",
+    "-XX:TieredStopAtLevel=1",
+    "-Xshare:auto",
+    "-Xmx{heap_mb}m",
+    "-Xss{stack_mb}m",
+    "-ea",
+)
+_JAVAC = (
+    "javac -J-Xmx512m -J-XX:+UseSerialGC -J-XX:-UsePerfData -J-XX:TieredStopAtLevel=1 "
+    "-encoding UTF-8 -nowarn -d classes"
+)
+_JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
+_NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
+_GO_ENV = (
+    "/usr/bin/env",
+    # GOPATH mode: no module resolution, so nothing to download (Go 1.19 has no -mod=off; GOPROXY=off
+    # in case). Imports resolve in the image: the standard library and /usr/share/gocode (testify).
+    "GO111MODULE=off",
+    "GOPROXY=off",
+    "GOPATH=/usr/share/gocode",
+    "GOCACHE=/opt/gocache",
+    "CGO_ENABLED=0",
+    "GOTOOLCHAIN=local",
+    "HOME=/tmp",
+)
+_RUSTC = ("/usr/bin/rustc", "--edition", "2021", "-O", "-C", "debuginfo=0")
+_RUST_CRATES = (
+    "-L",
+    "dependency=/opt/rust/deps",
+    "--extern",
+    "rand=/opt/rust/deps/librand.rlib",
+    "--extern",
+    "regex=/opt/rust/deps/libregex.rlib",
+    "--extern",
+    "md5=/opt/rust/deps/libmd5.rlib",
+)
+_RUST_WRAP = "gcc -c -O2 -o {name}_harness.o /box/{name}_harness.c && "
+_MCS = ("/usr/bin/mcs", "-optimize+", "-d:DEBUG", "-r:System.Numerics", "-nowarn:0168,0219,0414")
+_PHP = (
+    "/usr/bin/php",
+    "-d",
+    "display_errors=stderr",
+    "-d",
+    "memory_limit=-1",
+    "-d",
+    "zend.assertions=1",
+    "-d",
+    "assert.exception=1",
+)
+
+LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
+    LanguageSpec(
+        name="python",
+        source_file="{name}.py",
+        run_argv=("/usr/bin/python3", "/box/{name}.py"),
+        test_kinds=frozenset({"stdio", "call", "assertion"}),
+        fork_server=True,
+        version_label="sandbox.python.version",
+        aliases=("python3", "py"),
+    ),
+    LanguageSpec(
+        name="cpp",
+        source_file="{name}.cpp",
+        compile_argv=(
+            "/usr/bin/g++",
+            "-std=c++17",
+            "-O2",
+            "-pipe",
+            "-o",
+            "{name}",
+            "/box/{name}.cpp",
+            "-Wl,--as-needed",
+            "-lcrypto",
         ),
-        LanguageSpec(
-            name="cpp",
-            source_file="{name}.cpp",
-            compile_argv=("/usr/bin/g++", "-std=c++17", "-O2", "-pipe", "-o", "{name}", "/box/{name}.cpp"),
-            artifact="{name}",
-            run_argv=("/box/{name}",),
-            version_label="sandbox.gxx.version",
+        artifact="{name}",
+        run_argv=("/box/{name}",),
+        version_label="sandbox.gxx.version",
+        aliases=("c++", "cc", "cxx"),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            between=_C_BETWEEN,
+            files=_WRAP,
+            compile_argv=(
+                "/usr/bin/g++",
+                "-std=c++17",
+                "-O2",
+                "-pipe",
+                "-o",
+                "{name}",
+                "/box/{name}.cpp",
+                "-x",
+                "c",
+                "/box/{name}_harness.c",
+                "-Wl,--wrap=main",
+                "-Wl,--as-needed",
+                "-lcrypto",
+            ),
+            refuse=_C_REFUSE,
         ),
-    )
-}
+    ),
+    LanguageSpec(
+        name="c",
+        source_file="{name}.c",
+        compile_argv=("/usr/bin/gcc", "-std=c17", "-O2", "-pipe", "-o", "{name}", "/box/{name}.c", "-lm"),
+        artifact="{name}",
+        run_argv=("/box/{name}",),
+        version_label="sandbox.gcc.version",
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            between=_C_BETWEEN,
+            files=_WRAP,
+            compile_argv=(
+                "/usr/bin/gcc",
+                "-std=c17",
+                "-O2",
+                "-pipe",
+                "-o",
+                "{name}",
+                "/box/{name}.c",
+                "/box/{name}_harness.c",
+                "-Wl,--wrap=main",
+                "-lm",
+            ),
+            refuse=_C_REFUSE,
+        ),
+    ),
+    LanguageSpec(
+        name="java",
+        source_file="{cls}.java",
+        compile_argv=("/bin/sh", "-c", f"{_JAVAC} /box/{{cls}}.java && {_JAR}"),
+        artifact="{name}.jar",
+        run_argv=("/usr/bin/java", *_JAVA, "-cp", "/box/{name}.jar", "{cls}"),
+        version_label="sandbox.java.version",
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=(("SandboxHarness.java", _harness("SandboxHarness.java")),),
+            compile_argv=("/bin/sh", "-c", f"{_JAVAC} /box/{{cls}}.java /box/SandboxHarness.java && {_JAR}"),
+            run_argv=("/usr/bin/java", *_JAVA, "-cp", "/box/{name}.jar", "SandboxHarness"),
+        ),
+        oom_markers=(b"java.lang.OutOfMemoryError",),
+    ),
+    LanguageSpec(
+        name="javascript",
+        source_file="{name}.js",
+        compile_argv=("/usr/bin/node", "--check", "/box/{name}.js"),
+        run_argv=(*_NODE, "/box/{name}.js"),
+        version_label="sandbox.node.version",
+        aliases=("js", "node", "nodejs"),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=(("{name}_harness.js", _harness("harness.js")),),
+            run_argv=(*_NODE, "-r", "/box/{name}_harness.js", "/box/{name}.js"),
+        ),
+        oom_markers=(b"JavaScript heap out of memory",),
+    ),
+    LanguageSpec(
+        name="typescript",
+        source_file="{name}.ts",
+        compile_argv=(
+            "/usr/bin/node",
+            "--max-old-space-size=768",
+            "/usr/share/nodejs/typescript/lib/tsc.js",
+            "--target",
+            "es2022",
+            "--module",
+            "commonjs",
+            "--lib",
+            "es2022,dom",
+            "--noEmitOnError",
+            "--pretty",
+            "false",
+            "--skipLibCheck",
+            "--outDir",
+            ".",
+            "/box/{name}.ts",
+        ),
+        artifact="{name}.js",
+        run_argv=(*_NODE, "/box/{name}.js"),
+        version_label="sandbox.tsc.version",
+        aliases=("ts",),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=(("{name}_harness.js", _harness("harness.js")),),
+            run_argv=(*_NODE, "-r", "/box/{name}_harness.js", "/box/{name}.js"),
+        ),
+        oom_markers=(b"JavaScript heap out of memory",),
+    ),
+    LanguageSpec(
+        name="go",
+        source_file="{name}.go",
+        compile_argv=(*_GO_ENV, "/usr/bin/go", "build", "-o", "{name}", "/box/{name}.go"),
+        artifact="{name}",
+        run_argv=("/box/{name}",),
+        version_label="sandbox.go.version",
+        aliases=("golang",),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            source_file="{name}_test.go",
+            files=(("zz_sandbox_harness_test.go", _harness("zz_sandbox_harness_test.go")),),
+            compile_argv=(
+                *_GO_ENV,
+                "/usr/bin/go",
+                "test",
+                "-c",
+                "-o",
+                "{name}",
+                "/box/{name}_test.go",
+                "/box/zz_sandbox_harness_test.go",
+            ),
+            run_argv=("/box/{name}", "-test.paniconexit0"),
+        ),
+        oom_markers=(b"runtime: out of memory",),
+    ),
+    LanguageSpec(
+        name="rust",
+        source_file="{name}.rs",
+        compile_argv=(*_RUSTC, *_RUST_CRATES, "-o", "{name}", "/box/{name}.rs"),
+        artifact="{name}",
+        run_argv=("/box/{name}",),
+        version_label="sandbox.rustc.version",
+        aliases=("rs",),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=_WRAP,
+            compile_argv=(
+                "/bin/sh",
+                "-c",
+                _RUST_WRAP
+                + " ".join((*_RUSTC, *_RUST_CRATES))
+                + " -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main -o {name} /box/{name}.rs",
+            ),
+            test_mode=(
+                "#[test]",
+                (
+                    "/bin/sh",
+                    "-c",
+                    _RUST_WRAP
+                    + " ".join((*_RUSTC, *_RUST_CRATES))
+                    + " --test -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main"
+                    " -o {name} /box/{name}.rs",
+                ),
+            ),
+        ),
+        oom_markers=(b"memory allocation of",),
+    ),
+    LanguageSpec(
+        name="csharp",
+        source_file="{name}.cs",
+        compile_argv=(*_MCS, "-out:{name}.exe", "/box/{name}.cs"),
+        artifact="{name}.exe",
+        run_argv=("/usr/bin/mono", "/box/{name}.exe"),
+        version_label="sandbox.mono.version",
+        aliases=("cs", "c#"),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=(("{name}_harness.cs", _harness("SandboxHarness.cs")),),
+            compile_argv=(
+                *_MCS,
+                "-main:SandboxHarness",
+                "-out:{name}.exe",
+                "/box/{name}.cs",
+                "/box/{name}_harness.cs",
+            ),
+        ),
+        oom_markers=(b"OutOfMemoryException",),
+    ),
+    LanguageSpec(
+        name="php",
+        source_file="{name}.php",
+        compile_argv=("/usr/bin/php", "-n", "-l", "/box/{name}.php"),
+        run_argv=(*_PHP, "/box/{name}.php"),
+        version_label="sandbox.php.version",
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            files=(("{name}_harness.php", _harness("harness.php")),),
+            run_argv=(*_PHP, "-d", "auto_append_file=/box/{name}_harness.php", "/box/{name}.php"),
+        ),
+    ),
+    LanguageSpec(
+        name="ruby",
+        source_file="{name}.rb",
+        compile_argv=("/usr/bin/ruby", "-c", "/box/{name}.rb"),
+        run_argv=("/usr/bin/ruby", "/box/{name}.rb"),
+        version_label="sandbox.ruby.version",
+        aliases=("rb",),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            # test/unit runs its tests in an at_exit hook, after this would have run: run them here.
+            after=(
+                "if defined?(Test::Unit::AutoRunner) && Test::Unit::AutoRunner.need_auto_run?\n"
+                "  Test::Unit::AutoRunner.need_auto_run = false\n"
+                "  exit(1) unless Test::Unit::AutoRunner.run\n"
+                "end\n"
+                'File.open("/dev/fd/3", "w") { |sandbox_status| sandbox_status.write("@NONCE@ ok\\n") }\n'
+            ),
+        ),
+        oom_markers=(b"NoMemoryError",),
+    ),
+    LanguageSpec(
+        name="bash",
+        source_file="{name}.sh",
+        compile_argv=("/bin/bash", "-n", "/box/{name}.sh"),
+        run_argv=("/bin/bash", "/box/{name}.sh"),
+        version_label="sandbox.bash.version",
+        aliases=("sh", "shell"),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(after="builtin printf '%s ok\\n' @NONCE@ >&3\n"),
+    ),
+    LanguageSpec(
+        name="perl",
+        source_file="{name}.pl",
+        compile_argv=("/usr/bin/perl", "-c", "/box/{name}.pl"),
+        run_argv=("/usr/bin/perl", "/box/{name}.pl"),
+        version_label="sandbox.perl.version",
+        aliases=("pl",),
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            after=(
+                ";{ open(my $sandbox_status, '>&=', 3) or die \"status: $!\";"
+                ' print {$sandbox_status} "@NONCE@ ok\\n"; close($sandbox_status) or die; }\n'
+            ),
+        ),
+    ),
+    LanguageSpec(
+        name="lua",
+        source_file="{name}.lua",
+        compile_argv=("/usr/bin/luac5.4", "-p", "/box/{name}.lua"),
+        run_argv=("/usr/bin/lua5.4", "/box/{name}.lua"),
+        version_label="sandbox.lua.version",
+        test_kinds=STDIO_ASSERT,
+        assertion=AssertionSpec(
+            # luaunit's tests end with os.exit(lu.LuaUnit.run()) at the top level of the test code: a
+            # successful exit from there (and only from there: not from a function the program defined)
+            # counts as the end. The program's own top level ran before this, with the real os.exit.
+            # luaunit wraps os.exit when loaded: loaded first, so this wraps its wrapper and sees the
+            # test code's own call.
+            between=(
+                "pcall(require, 'luaunit')\n"
+                "local sandbox_done do\n"
+                "  local real_exit, getinfo, open = os.exit, debug.getinfo, io.open\n"
+                "  sandbox_done = function()\n"
+                '    local status = open("/dev/fd/3", "w"); status:write("@NONCE@ ok\\n"); status:close()\n'
+                "  end\n"
+                "  os.exit = function(code, close)\n"
+                '    if (code == nil or code == true or code == 0) and getinfo(2, "S").what == "main" then\n'
+                "      io.stdout:flush(); sandbox_done()\n"
+                "    end\n"
+                "    return real_exit(code, close)\n"
+                "  end\n"
+                "end\n"
+            ),
+            after="sandbox_done()\n",
+        ),
+    ),
+)
+
+LANGUAGES: dict[str, LanguageSpec] = {spec.name: spec for spec in LANGUAGE_ROWS}
+ALIASES: dict[str, str] = {alias: spec.name for spec in LANGUAGE_ROWS for alias in spec.aliases}
+
+
+def resolve(name: str) -> LanguageSpec | None:
+    """The row a language name or alias (any case) names, or None."""
+    key = name.strip().lower()
+    return LANGUAGES.get(ALIASES.get(key, key))
+
+
+_PUBLIC_CLASS = re.compile(r"^public\s+(?:(?:final|abstract|strictfp)\s+)*class\s+([A-Za-z_]\w*)", re.M)
+_ANY_PUBLIC_CLASS = re.compile(r"\bpublic\s+(?:(?:final|abstract|strictfp)\s+)*class\s+([A-Za-z_]\w*)")
+_CLASS = re.compile(r"\bclass\s+([A-Za-z_]\w*)")
+_MAIN = re.compile(r"\bstatic\s+(?:final\s+)?void\s+main\s*\(")
+
+
+def entry_class(source: str) -> str:
+    """Java: the class a source file must be named after, and run as.
+
+    The top-level public class when there is one (Java requires the file to be named after it), else
+    the class declaring ``static void main``, else ``Main``.
+    """
+    for pattern in (_PUBLIC_CLASS, _ANY_PUBLIC_CLASS):
+        found = pattern.search(source)
+        if found:
+            return found.group(1)
+    main = _MAIN.search(source)
+    if main:
+        # The innermost class whose body holds main (braces counted, good enough for real sources).
+        best = ""
+        for found in _CLASS.finditer(source[: main.start()]):
+            open_at = source.find("{", found.end())
+            if open_at < 0 or open_at > main.start():
+                continue
+            depth, i = 0, open_at
+            while i < len(source):
+                depth += {"{": 1, "}": -1}.get(source[i], 0)
+                if depth == 0:
+                    break
+                i += 1
+            if i > main.start():
+                best = found.group(1)
+        if best:
+            return best
+    return "Main"

@@ -7,7 +7,9 @@ There is no second wire format: everything downstream sees ordinary requests.
     request = to_request("humaneval", row, completion, request_id="HumanEval/0/s1")
 
 Formats: ``humaneval``, ``mbpp``, ``livecodebench``, ``apps`` (also TACO, CodeContests
-``input_output``), ``verification_info`` (PrimeIntellect / open-r1), ``verl`` (parquet rows with
+``input_output``), ``multipl-e`` (nuprl/MultiPL-E: prompt + completion, its ``tests`` appended),
+``humaneval-x`` (THUDM/humaneval-x, built as CodeGeeX's reference harness does),
+``verification_info`` (PrimeIntellect / open-r1), ``verl`` (parquet rows with
 ``reward_model.ground_truth``), ``math`` (a gold answer column), ``request`` (already a ScoreRequest).
 
 ``COLUMNS`` says where each format's rows keep the model's output and their id, as the tools of that
@@ -58,6 +60,14 @@ _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*```", re.DO
 _LANG_TAGS = {
     "python": {"python", "py", "python3", "py3"},
     "cpp": {"cpp", "c++", "cc", "cxx"},
+    "javascript": {"javascript", "js", "node"},
+    "typescript": {"typescript", "ts"},
+    "go": {"go", "golang"},
+    "rust": {"rust", "rs"},
+    "csharp": {"csharp", "cs", "c#"},
+    "bash": {"bash", "sh", "shell"},
+    "ruby": {"ruby", "rb"},
+    "perl": {"perl", "pl"},
 }
 
 
@@ -278,6 +288,135 @@ def humaneval(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRe
     return _code(source, [pb.TestCase(assertion=pb.AssertionTest(code=test))], request_id or r.task_id)
 
 
+class MultiPLERow(_Row):
+    """``nuprl/MultiPL-E``: the prompt (a function header in the language), its tests, the language."""
+
+    name: str = ""
+    language: str = Field(min_length=1)
+    prompt: str
+    tests: str = Field(min_length=1)
+
+
+#: MultiPL-E's language codes -> our rows (``go_test.go`` is how it names Go).
+MULTIPLE_LANGUAGES = {
+    "py": "python",
+    "cpp": "cpp",
+    "c": "c",
+    "java": "java",
+    "js": "javascript",
+    "ts": "typescript",
+    "go_test.go": "go",
+    "go": "go",
+    "rs": "rust",
+    "cs": "csharp",
+    "php": "php",
+    "rb": "ruby",
+    "sh": "bash",
+    "pl": "perl",
+    "lua": "lua",
+}
+
+
+def _completed(prompt: str, response: str, language: str) -> str:
+    """The prompt completed by a response: appended (the benchmarks' protocol), unless the response
+    (or its fenced block) already repeats the whole prompt."""
+    code = _program(response, language)
+    if prompt.strip() and prompt.strip() in code:
+        return code
+    return prompt + code
+
+
+def multipl_e(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    r: MultiPLERow = _validate(MultiPLERow, row)
+    language = MULTIPLE_LANGUAGES.get(r.language)
+    if language is None:
+        known = ", ".join(sorted(MULTIPLE_LANGUAGES))
+        raise AdapterError("language", f"MultiPL-E language {r.language!r} is not run here; known: {known}")
+    source = _completed(r.prompt, response, language)
+    test = pb.TestCase(assertion=pb.AssertionTest(code=r.tests))
+    return _code(source, [test], request_id or r.name, language)
+
+
+class HumanEvalXRow(_Row):
+    """``THUDM/humaneval-x``: the language is the ``task_id``'s prefix (``CPP/0``, ``Go/12``)."""
+
+    task_id: str = Field(pattern=r"^[A-Za-z+]+/\d+$")
+    prompt: str
+    declaration: str = ""
+    test: str = Field(min_length=1)
+    canonical_solution: str = ""
+    test_setup: str = ""
+    # Go rows: the prompt's import block, moved to the test setup as the reference harness does
+    import_: str = Field(default="", alias="import")
+
+
+HUMANEVAL_X_LANGUAGES = {"cpp": "cpp", "java": "java", "javascript": "javascript", "go": "go", "rust": "rust"}
+# What CodeGeeX's reference harness (codegeex/benchmark/execution.py, process_humaneval_test) adds.
+_HX_CPP_HEADERS = (
+    "using namespace std;",
+    "#include<stdlib.h>",
+    "#include<algorithm>",
+    "#include<cmath>",
+    "#include<math.h>",
+    "#include<numeric>",
+    "#include<stdio.h>",
+    "#include<vector>",
+    "#include<set>",
+    "#include<map>",
+    "#include<queue>",
+    "#include<stack>",
+    "#include<list>",
+    "#include<deque>",
+    "#include<boost/any.hpp>",
+    "#include<string>",
+    "#include<climits>",
+    "#include<cstring>",
+    "#include<iostream>",
+    "#include<sstream>",
+    "#include<fstream>",
+)
+_HX_GO_PACKAGES = (
+    "math",
+    "strings",
+    "fmt",
+    "strconv",
+    "time",
+    "bytes",
+    "regexp",
+    "sort",
+    "math/rand",
+    "crypto/md5",
+)
+
+
+def humaneval_x(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
+    """A HumanEval-X row and a completion (``canonical_solution`` when the response is empty), built as
+    the reference harness builds it; its ``test`` runs as one assertion test."""
+    r: HumanEvalXRow = _validate(HumanEvalXRow, row)
+    prefix = r.task_id.split("/")[0].lower()
+    language = HUMANEVAL_X_LANGUAGES.get({"c++": "cpp", "js": "javascript"}.get(prefix, prefix))
+    if language is None:
+        known = ", ".join(sorted(HUMANEVAL_X_LANGUAGES))
+        raise AdapterError("task_id", f"HumanEval-X language {prefix!r} is not run here; known: {known}")
+    code = _program(response, language) if response else r.canonical_solution
+    if language == "cpp":
+        setup = "".join(line + "\n" for line in _HX_CPP_HEADERS if line not in r.prompt)
+        source = setup + "\n" + r.prompt + code
+    elif language == "go":
+        prompt = r.prompt.replace(r.import_, "") if r.import_ else r.prompt
+        extra = [
+            f'"{p}"' for p in _HX_GO_PACKAGES if p not in r.test_setup and p.split("/")[-1] + "." in code
+        ]
+        imports = "import (\n" + "".join(f"    {p}\n" for p in extra) + ")\n" if extra else ""
+        source = r.test_setup + "\n" + imports + prompt + code
+    elif language == "rust":
+        source = "\nfn main(){ \n } \n" + r.declaration + r.prompt + code
+    else:
+        source = r.prompt + code
+    test = pb.TestCase(assertion=pb.AssertionTest(code=r.test))
+    return _code(source, [test], request_id or r.task_id, language)
+
+
 def mbpp(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRequest:
     r: MBPPRow = _validate(MBPPRow, row)
     # MBPP's harness runs test_imports, then the code, then the asserts, in one file: the imports go
@@ -478,6 +617,8 @@ FORMATS: dict[str, Callable[[dict[str, Any], str, str], pb.ScoreRequest]] = {
     "verl": verl,
     "math": math,
     "request": request,
+    "multipl-e": multipl_e,
+    "humaneval-x": humaneval_x,
 }
 
 
@@ -508,6 +649,8 @@ COLUMNS: dict[str, Columns] = {
     "verl": Columns("responses", None, "verl's main_generation output parquet"),
     "math": Columns("response", None, "no common sample format"),
     "request": Columns("", "id", "rows are ScoreRequests (no response column)"),
+    "multipl-e": Columns("completion", "name", "MultiPL-E's completions files (name, completions)"),
+    "humaneval-x": Columns("generation", "task_id", "CodeGeeX's HumanEval-X samples (task_id, generation)"),
 }
 """Per format: its default ``--response-column`` and id column (``--response-column``/``--id-column``
 override them)."""

@@ -44,7 +44,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runners.languages import LANGUAGES
+from runners.languages import LANGUAGES, resolve
 
 from .config import Settings
 from .dispatch import Dispatcher, Job
@@ -57,6 +57,8 @@ from .wire import loads_json
 __all__ = ["HttpFront"]
 
 LANGUAGE_ALIASES = {"python3": "python", "py": "python", "c++": "cpp", "cc": "cpp"}
+"""SandboxFusion's language names that are not our row names or aliases (``nodejs``, ``csharp``, ...
+are both); anything else goes through ``runners.languages.resolve``."""
 RUN_CODE_FIELDS = {
     "code.source": "code",
     "code.language": "language",
@@ -147,6 +149,8 @@ def run_code_request(body: RunCodeBody) -> pb.ScoreRequest:
     )
     test = pb.TestCase(stdio=pb.StdioTest(stdin=body.stdin or ""))
     language = LANGUAGE_ALIASES.get(body.language, body.language)
+    spec = resolve(language)
+    language = spec.name if spec is not None else language  # unknown: the contract names it
     return pb.ScoreRequest(
         id="run_code", code=pb.CodeTask(language=language, source=body.code, tests=[test], limits=limits)
     )
@@ -341,7 +345,8 @@ class HttpFront:
         except SandboxServiceError as exc:
             return _service_error(exc, RUN_CODE_FIELDS)
         spec = LANGUAGES.get(score_request.code.language)
-        return web.json_response(run_code_response(response, bool(spec and spec.compile_argv)))
+        # compiled: a build with an artifact (an interpreter's syntax check is not SandboxFusion's compile)
+        return web.json_response(run_code_response(response, bool(spec and spec.artifact)))
 
     async def run_jupyter(self, request: web.Request) -> web.Response:
         try:

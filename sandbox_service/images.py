@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -58,9 +59,19 @@ def _runners_dir() -> Path:
     return Path(runners.__file__).resolve().parent
 
 
-def _packages() -> list[str]:
+def _package_lines() -> list[str]:
     text = (_docker_dir() / "packages.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _packages() -> list[str]:
+    """What debootstrap installs (``--include``)."""
+    return [line for line in _package_lines() if not line.startswith("+")]
+
+
+def _apt_packages() -> list[str]:
+    """What apt-get installs into the new root after debootstrap (lines starting with ``+``)."""
+    return [line[1:].strip() for line in _package_lines() if line.startswith("+")]
 
 
 def _digest(*parts: bytes) -> str:
@@ -73,15 +84,22 @@ def _digest(*parts: bytes) -> str:
 
 def base_tag() -> str:
     """Tag of the debootstrapped base image for the current package list."""
-    return f"{BASE_REPO}:{SUITE}-" + _digest(SUITE.encode(), "\n".join(_packages()).encode())
+    return f"{BASE_REPO}:{SUITE}-" + _digest(SUITE.encode(), "\n".join(_package_lines()).encode())
 
 
 def runtime_tag(repo: str) -> str:
     """Tag (``repo:version``) the runtime image must have for this version of the runners."""
     parts = [base_tag().encode(), (_docker_dir() / "Dockerfile").read_bytes()]
+    for path in _warm_files():
+        parts += [str(path.relative_to(_docker_dir())).encode(), path.read_bytes()]
     parts += [name.encode() for name in AGENT_FILES]
     parts += [(_runners_dir() / name).read_bytes() for name in AGENT_FILES]
     return f"{repo}:" + _digest(*parts)
+
+
+def _warm_files() -> list[Path]:
+    """The build-time warm-up files (``docker/warm``: Go build cache, Rust crates), in a stable order."""
+    return sorted(p for p in (_docker_dir() / "warm").rglob("*") if p.is_file())
 
 
 def _exists(client: docker.DockerClient, tag: str) -> bool:
@@ -90,6 +108,72 @@ def _exists(client: docker.DockerClient, tag: str) -> bool:
     except docker.errors.ImageNotFound:
         return False
     return True
+
+
+#: ``LanguageSpec.version_label`` -> the command whose output names the toolchain's version (the first
+#: dotted number in it), run in the debootstrapped root at build time.
+TOOLCHAIN_VERSIONS: dict[str, tuple[str, ...]] = {
+    "sandbox.python.version": ("python3", "--version"),
+    "sandbox.gxx.version": ("g++", "-dumpfullversion"),
+    "sandbox.gcc.version": ("gcc", "-dumpfullversion"),
+    # javac finds libjli by $ORIGIN, which needs /proc (the chroot has none): the JDK's release file
+    "sandbox.java.version": ("sh", "-c", "grep -h '^JAVA_VERSION=' /usr/lib/jvm/*/release | head -n1"),
+    "sandbox.node.version": ("node", "--version"),
+    "sandbox.tsc.version": ("tsc", "--version"),
+    "sandbox.go.version": ("go", "version"),
+    "sandbox.rustc.version": ("rustc", "--version"),
+    "sandbox.mono.version": ("mono", "--version"),
+    "sandbox.php.version": ("php", "--version"),
+    "sandbox.ruby.version": ("ruby", "--version"),
+    "sandbox.bash.version": ("bash", "--version"),
+    "sandbox.perl.version": ("perl", "--version"),
+    "sandbox.lua.version": ("lua5.4", "-v"),
+}
+_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)*")
+
+
+def _chroot() -> str:
+    """chroot's path (found before the child's environment, which names the new root's PATH, applies)."""
+    return shutil.which("chroot") or "/usr/sbin/chroot"
+
+
+def _apt_install(root: Path, mirror: str, packages: list[str], say: Callable[[str], None]) -> None:
+    say(f"apt-get install {', '.join(packages)}")
+    (root / "etc/apt/sources.list").write_text(f"deb {mirror} {SUITE} main\n")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+    for argv in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", *packages],
+        ["apt-get", "clean"],
+    ):
+        proc = subprocess.run([_chroot(), str(root), *argv], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise ImageError(f"{' '.join(argv)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+
+
+def _toolchain_versions(root: Path, say: Callable[[str], None]) -> dict[str, str]:
+    """The label -> version of every toolchain in the debootstrapped ``root``.
+
+    Each command runs from its real path (the chroot has no /proc, so a launcher reached through
+    /usr/bin's alternatives symlinks would not find its libraries by ``$ORIGIN``). A toolchain whose
+    version cannot be read is left unlabelled, and said so: ``ListLanguages`` then shows no version.
+    """
+    labels = {}
+    real = 'exec "$(readlink -f "$(command -v "$0")")" "$@"'
+    for label, argv in TOOLCHAIN_VERSIONS.items():
+        proc = subprocess.run(
+            [_chroot(), str(root), "/bin/sh", "-c", real, *argv],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        found = _VERSION.search(proc.stdout + proc.stderr)
+        if proc.returncode != 0 or found is None:
+            output = (proc.stdout + proc.stderr)[-300:]
+            say(f"WARNING: {' '.join(argv)} in the new image failed, {label} is not set: {output}")
+            continue
+        labels[label] = found.group(0)
+    return labels
 
 
 def _build_base(client: docker.DockerClient, mirror: str, say: Callable[[str], None]) -> None:
@@ -101,7 +185,7 @@ def _build_base(client: docker.DockerClient, mirror: str, say: Callable[[str], N
         raise ImageError("debootstrap is not installed (apt-get install -y debootstrap)")
     with tempfile.TemporaryDirectory(prefix="sandbox-rootfs-") as tmp:
         root = Path(tmp) / "root"
-        say(f"debootstrap {SUITE} with {', '.join(_packages())} (about a minute)")
+        say(f"debootstrap {SUITE} with {', '.join(_packages())} (a few minutes: the toolchains are large)")
         t0 = time.monotonic()
         proc = subprocess.run(
             [
@@ -118,31 +202,22 @@ def _build_base(client: docker.DockerClient, mirror: str, say: Callable[[str], N
         if proc.returncode != 0:
             raise ImageError(f"debootstrap failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
         say(f"debootstrap done in {time.monotonic() - t0:.0f}s")
+        if _apt_packages():
+            _apt_install(root, mirror, _apt_packages(), say)
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for item in (root / junk).glob("*"):
                 if item.is_file():
                     item.unlink()
         for mount_point in ("box", "work", "run/agent", "opt/runners"):
             (root / mount_point).mkdir(parents=True, exist_ok=True)
-        py = subprocess.run(
-            ["chroot", str(root), "python3", "-c", "import sys;print(sys.version.split()[0])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        gxx = subprocess.run(
-            ["chroot", str(root), "g++", "-dumpfullversion"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        say(f"docker import -> {tag} (python {py}, g++ {gxx})")
+        labels = _toolchain_versions(root, say)
+        say(f"docker import -> {tag} ({', '.join(f'{k} {v}' for k, v in labels.items())})")
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
             [
                 "docker",
                 "import",
-                "--change",
-                f"LABEL sandbox.python.version={py}",
-                "--change",
-                f"LABEL sandbox.gxx.version={gxx}",
+                *(arg for key, value in labels.items() for arg in ("--change", f"LABEL {key}={value}")),
                 "-",
                 tag,
             ],
@@ -184,6 +259,7 @@ def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], 
         return tag
     with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
         shutil.copy(_docker_dir() / "Dockerfile", ctx)
+        shutil.copytree(_docker_dir() / "warm", Path(ctx) / "warm")
         for name in AGENT_FILES:
             (Path(ctx) / "runners" / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(_runners_dir() / name, Path(ctx) / "runners" / name)

@@ -10,6 +10,7 @@ killed and whose input files are deleted right after.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 import signal
 import time
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.checkers import compare_json, compare_output
-from runners.languages import LANGUAGES, LanguageSpec
+from runners.languages import LANGUAGES, AssertionSpec, LanguageSpec, entry_class
 
 from .config import Settings
 from .models import (
+    AssertionTest,
     CallTest,
     Checker,
     CheckerKind,
@@ -55,8 +57,33 @@ class RawRun:
         return bool(self.info["exit_code"] == 0 and self.info["signal"] == 0)
 
 
-def _fmt(spec_part: tuple[str, ...], name: str) -> list[str]:
-    return [part.format(name=name) for part in spec_part]
+def _fmt(spec_part: tuple[str, ...], name: str, **values: Any) -> list[str]:
+    return [part.format(name=name, **values) for part in spec_part]
+
+
+def _memory_values(memory_mb: int) -> dict[str, int]:
+    """``{heap_mb}``, ``{stack_mb}``, ``{stack_kb}`` of a step's argv, from its memory limit.
+
+    The cgroup judges the process's real peak; these only make a JVM or V8 collect (and fail with
+    its own out-of-memory error) before the kernel would kill it: heap 3/4 of the limit, a main
+    stack of a quarter (at most 256 MB; V8's a little less than that, as it must stay below the
+    thread's real stack, RLIMIT_STACK = the limit).
+    """
+    stack_mb = max(4, min(256, memory_mb // 4))
+    return {
+        "heap_mb": max(16, memory_mb * 3 // 4),
+        "stack_mb": stack_mb,
+        "stack_kb": stack_mb * 1024 * 7 // 8,
+    }
+
+
+def _source_values(spec: LanguageSpec, source: str) -> dict[str, str]:
+    return {"cls": entry_class(source) if "{cls}" in spec.source_file else ""}
+
+
+def _go_package(source: str) -> str:
+    found = re.search(r"(?m)^\s*package\s+([A-Za-z_]\w*)", source)
+    return found.group(1) if found else "main"
 
 
 def _program_exit(status: int | None) -> str:
@@ -94,11 +121,15 @@ class Runner:
         result = CodeResult(tests=[], weights=[t.weight for t in task.tests], worker=lease.container.name)
         try:
             await self._call(lease, {"op": "clear"}, [])
-            src = spec.source_file.format(name="prog")
+            values = _source_values(spec, task.source)
+            src = spec.source_file.format(name="prog", **values)
             await self._call(lease, {"op": "write", "files": [{"name": src}]}, [task.source.encode()])
-            if spec.compile_argv is not None:
+            # Assertion tests of the exec'd languages build the program with their test code, each on
+            # its own; the program alone is built only when some other test runs it.
+            plain = spec.assertion is None or any(not isinstance(t.kind, AssertionTest) for t in task.tests)
+            if spec.compile_argv is not None and plain:
                 ok, output, message = await self._compile(
-                    lease, spec, "prog", task.limits.compile_time_limit_ms
+                    lease, spec, "prog", task.limits.compile_time_limit_ms, values=values
                 )
                 result.compile_output = output
                 if not ok:
@@ -110,7 +141,13 @@ class Runner:
                 if failed and task.stop_on_first_failure:
                     result.tests.append(TestResult(Verdict.SKIPPED))
                     continue
-                outcome = await self._run_test(lease, spec, task, test, checker_ready)
+                if spec.assertion is not None and isinstance(test.kind, AssertionTest):
+                    # Built with its own test code: a build failure is this test's alone.
+                    outcome = await self._run_assertion(lease, spec, spec.assertion, task, test.kind, result)
+                    result.tests.append(outcome)
+                    failed = failed or outcome.verdict is not Verdict.ACCEPTED
+                    continue
+                outcome = await self._run_test(lease, spec, task, test, checker_ready, values)
                 result.tests.append(outcome)
                 failed = failed or outcome.verdict is not Verdict.ACCEPTED
                 if outcome.verdict is Verdict.COMPILE_ERROR:  # a Python syntax error: no test can pass
@@ -204,31 +241,107 @@ class Runner:
         return raw
 
     async def _compile(
-        self, lease: Lease, spec: LanguageSpec, name: str, limit: int
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        name: str,
+        limit: int,
+        argv: tuple[str, ...] | None = None,
+        values: dict[str, str] | None = None,
+        status_fd: bool = False,
     ) -> tuple[bool, str, str]:
-        assert spec.compile_argv is not None and spec.artifact is not None
+        """Build (or syntax-check) one program; returns (ok, diagnostics, message)."""
+        argv = argv or spec.compile_argv
+        assert argv is not None
+        memory_mb = self.settings.compile_memory_mb
+        fmt = {**_memory_values(memory_mb), **(values or {})}
+        collect = [spec.artifact.format(name=name, **fmt)] if spec.artifact else []
         raw = await self._exec(
             lease,
             cpu_ms=limit,
             wall_ms=limit * 2,
-            memory_mb=self.settings.compile_memory_mb,
+            memory_mb=memory_mb,
             max_output=COMPILE_OUTPUT_BYTES * 4,
             mode="exec",
-            argv=_fmt(spec.compile_argv, name),
-            collect=[spec.artifact.format(name=name)],
+            argv=_fmt(argv, name, **fmt),
+            collect=collect,
         )
         output = (raw.stderr + raw.stdout)[:COMPILE_OUTPUT_BYTES].decode("utf-8", "replace")
         if raw.info["timed_out"] or raw.info["cpu_ms"] > limit:
             return False, output, f"compilation exceeded {limit} ms"
         if raw.info["oom_kills"] or raw.info["over_memory"]:
-            return False, output, f"compilation exceeded {self.settings.compile_memory_mb} MB"
-        if not raw.exited_ok or not raw.info["collected"]:
+            return False, output, f"compilation exceeded {memory_mb} MB"
+        if not raw.exited_ok or len(raw.info["collected"]) != len(collect):
             return False, output, "compilation failed"
         return True, output, ""
 
+    async def _run_assertion(
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        how: AssertionSpec,
+        task: CodeTask,
+        kind: AssertionTest,
+        result: CodeResult,
+    ) -> TestResult:
+        """One assertion test of an exec'd language: program + test code built and run as one program.
+
+        It passes only if it exits 0 cleanly and its harness wrote this run's nonce to fd 3 (the test
+        code ran to its end; see ``runners/harness/``).
+        """
+        for pattern, message in how.refuse:
+            if re.search(pattern, task.source):
+                return TestResult(Verdict.COMPILE_ERROR, message=message)
+        lim = task.limits
+        nonce = secrets.token_hex(16)
+        source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
+        source += how.after.replace("@NONCE@", nonce)
+        values = _source_values(spec, source)
+        name = "prog"
+        fill = {"@NONCE@": nonce, "@CLASS@": values["cls"], "@PACKAGE@": _go_package(source)}
+        files = [((how.source_file or spec.source_file).format(name=name, **values), source)]
+        for file_name, template in how.files:
+            for key, value in fill.items():
+                template = template.replace(key, value)
+            files.append((file_name.format(name=name), template))
+        await self._call(
+            lease, {"op": "write", "files": [{"name": n} for n, _ in files]}, [t.encode() for _, t in files]
+        )
+        argv = how.compile_argv or spec.compile_argv
+        if how.test_mode is not None and how.test_mode[0] in kind.code:
+            argv = how.test_mode[1]
+        if argv is not None:
+            ok, output, message = await self._compile(
+                lease, spec, name, lim.compile_time_limit_ms, argv=argv, values=values
+            )
+            if not ok:
+                result.compile_output = output
+                return TestResult(Verdict.COMPILE_ERROR, message=message, stderr=output.encode()[:HEAD_BYTES])
+        raw = await self._exec(
+            lease,
+            cpu_ms=lim.time_limit_ms,
+            wall_ms=lim.wall_time_limit_ms,
+            memory_mb=lim.memory_limit_mb,
+            max_output=lim.max_output_bytes,
+            mode="exec",
+            argv=_fmt(how.run_argv or spec.run_argv, name, **_memory_values(lim.memory_limit_mb), **values),
+            status_fd=True,
+        )
+        outcome = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb, spec)
+        if outcome.verdict is Verdict.ACCEPTED and raw.status != f"{nonce} ok\n".encode():
+            outcome.verdict = Verdict.WRONG_ANSWER
+            outcome.message = "the test code did not run to its end (the program exited early)"
+        return outcome
+
     # -- tests -------------------------------------------------------------------------------
     def _launch_fields(
-        self, spec: LanguageSpec, name: str, harness: str, args: list[str] | None = None
+        self,
+        spec: LanguageSpec,
+        name: str,
+        harness: str,
+        args: list[str] | None = None,
+        values: dict[str, str] | None = None,
+        memory_mb: int = 256,
     ) -> dict[str, Any]:
         """How the agent starts the process: forked from the Python fork server, or exec'd.
 
@@ -238,10 +351,17 @@ class Runner:
         if spec.fork_server and (self.settings.python_fast_path or harness not in ("stdio", "checker")):
             path = _fmt(spec.run_argv, name)[-1]
             return {"mode": "python", "path": path, "harness": harness, "args": args or []}
-        return {"mode": "exec", "argv": [*_fmt(spec.run_argv, name), *(args or [])]}
+        argv = _fmt(spec.run_argv, name, **_memory_values(memory_mb), **(values or {"cls": ""}))
+        return {"mode": "exec", "argv": [*argv, *(args or [])]}
 
     async def _run_test(
-        self, lease: Lease, spec: LanguageSpec, task: CodeTask, test: Test, checker_ready: dict[str, str]
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        task: CodeTask,
+        test: Test,
+        checker_ready: dict[str, str],
+        values: dict[str, str],
     ) -> TestResult:
         lim = task.limits
         kind = test.kind
@@ -264,10 +384,10 @@ class Runner:
             max_output=lim.max_output_bytes,
             stdin=stdin,
             nonce=nonce,
-            **self._launch_fields(spec, "prog", harness),
+            **self._launch_fields(spec, "prog", harness, values=values, memory_mb=lim.memory_limit_mb),
             **extra,
         )
-        result = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb)
+        result = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb, spec)
         status_kind, _, status_text = raw.status.partition(b"\n")
         if status_kind == f"{nonce} syntax".encode():  # reported before any program code ran
             result.verdict, result.message = (
@@ -313,7 +433,9 @@ class Runner:
             result.verdict, result.message = Verdict.WRONG_ANSWER, msg
         return result
 
-    def _limits_verdict(self, raw: RawRun, time_limit_ms: int, memory_limit_mb: int) -> TestResult:
+    def _limits_verdict(
+        self, raw: RawRun, time_limit_ms: int, memory_limit_mb: int, spec: LanguageSpec | None = None
+    ) -> TestResult:
         """Verdict from exit facts alone: ACCEPTED here means only "ran cleanly", output not yet checked."""
         info = raw.info
         result = TestResult(
@@ -349,6 +471,13 @@ class Runner:
             )
         elif info["exit_code"] != 0:
             result.verdict, result.message = Verdict.RUNTIME_ERROR, f"exit code {info['exit_code']}"
+        if (
+            result.verdict is Verdict.RUNTIME_ERROR
+            and spec is not None
+            and any(marker in raw.stderr for marker in spec.oom_markers)
+        ):  # the runtime's own heap limit (-Xmx, V8's), set from the memory limit, was hit first
+            result.verdict = Verdict.MEMORY_LIMIT_EXCEEDED
+            result.message = f"memory limit of {memory_limit_mb} MB exceeded (the runtime ran out of heap)"
         return result
 
     async def _custom_check(
@@ -364,12 +493,13 @@ class Runner:
         spec = LANGUAGES[checker.language]
         key = f"{checker.language}\0{checker.source}"
         if key not in ready:
-            src = spec.source_file.format(name="checker")
+            checker_values = _source_values(spec, checker.source)
+            src = spec.source_file.format(name="checker", **checker_values)
             await self._call(lease, {"op": "write", "files": [{"name": src}]}, [checker.source.encode()])
             ready[key] = ""
             if spec.compile_argv is not None:
                 ok, output, message = await self._compile(
-                    lease, spec, "checker", self.settings.default_compile_time_limit_ms
+                    lease, spec, "checker", self.settings.default_compile_time_limit_ms, values=checker_values
                 )
                 if not ok:
                     ready[key] = f"custom checker did not compile: {message}\n{output[:2000]}"
@@ -391,7 +521,12 @@ class Runner:
             files=files,
             nonce=secrets.token_hex(8),
             **self._launch_fields(
-                spec, "checker", "checker", ["/box/input.txt", "/box/expected.txt", "/box/actual.txt"]
+                spec,
+                "checker",
+                "checker",
+                ["/box/input.txt", "/box/expected.txt", "/box/actual.txt"],
+                values=_source_values(spec, checker.source),
+                memory_mb=lim.default_memory_limit_mb,
             ),
         )
         code = check.info["exit_code"]

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 from google.protobuf import message as pb_message
 from google.protobuf.descriptor import FieldDescriptor
 
-from runners.languages import LANGUAGES
+from runners.languages import LANGUAGES, resolve
 
 from .config import Settings
 from .errors import InvalidRequest, SandboxServiceError
@@ -267,11 +267,13 @@ def _checker(msg: pb.Checker, field: str, kind_name: str) -> Checker:
             raise InvalidRequest(f"{field}.kind", "CUSTOM checkers apply to stdio tests only")
         if not msg.checker_source.strip():
             raise InvalidRequest(f"{field}.checker_source", "a CUSTOM checker needs its source")
-        if msg.checker_language not in LANGUAGES:
+        spec = resolve(msg.checker_language)
+        if spec is None:
             raise InvalidRequest(
                 f"{field}.checker_language",
                 f"unknown language {msg.checker_language!r}; available: {', '.join(LANGUAGES)}",
             )
+        return Checker(kind, abs_tol, rel_tol, msg.checker_source, spec.name)
     return Checker(kind, abs_tol, rel_tol, msg.checker_source, msg.checker_language)
 
 
@@ -354,10 +356,12 @@ def code_task_from_proto(request: pb.ScoreRequest, settings: Settings) -> CodeTa
 
 
 def _code_task(code: pb.CodeTask, settings: Settings) -> CodeTask:
-    if code.language not in LANGUAGES:
+    spec = resolve(code.language)
+    if spec is None:
         raise InvalidRequest(
             "code.language", f"unknown language {code.language!r}; available: {', '.join(LANGUAGES)}"
         )
+    language = spec.name  # an alias (js, c++, golang, ...) names the same row
     if not code.source.strip():
         raise InvalidRequest("code.source", "is empty")
     if len(code.source.encode()) > settings.max_source_bytes:
@@ -373,12 +377,10 @@ def _code_task(code: pb.CodeTask, settings: Settings) -> CodeTask:
         raise InvalidRequest(
             "code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}"
         )
-    tests = tuple(_test(t, i, code.language) for i, t in enumerate(code.tests))
+    tests = tuple(_test(t, i, language) for i, t in enumerate(code.tests))
     if sum(t.weight for t in tests) <= 0:
         raise InvalidRequest("code.tests", "the weights of the tests add up to 0")
-    return CodeTask(
-        code.language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure
-    )
+    return CodeTask(language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure)
 
 
 def _text(data: bytes) -> str:

@@ -385,3 +385,53 @@ def test_every_format_has_its_columns() -> None:
     assert set(COLUMNS) == set(FORMATS)
     assert COLUMNS["humaneval"].response == COLUMNS["mbpp"].response == "completion"
     assert COLUMNS["verl"].response == "responses"
+
+
+# -- MultiPL-E and HumanEval-X: rows shaped as the datasets ship them ------------------------------------
+MULTIPLE_JS = {
+    "name": "HumanEval_53_add",
+    "language": "js",
+    "prompt": "//Add two numbers x and y\nfunction add(x, y){\n",
+    "tests": "const assert = require('node:assert');\n\n\nfunction test() {\n  let candidate = add;\n"
+    "  assert.deepEqual(candidate(0, 1),1);\n  assert.deepEqual(candidate(5, 7),12);\n}\n\ntest();",
+    "stop_tokens": ["\nfunction ", "\n/*", "\n//", "\nconsole.log"],
+}
+HUMANEVAL_X_CPP = {
+    "task_id": "CPP/53",
+    "prompt": "/*\nAdd two numbers x and y\n*/\n#include<stdio.h>\n#include<stdlib.h>\nusing namespace std;\n"
+    "int add(int x,int y){\n",
+    "declaration": "#include<stdio.h>\n#include<stdlib.h>\nusing namespace std;\n#include<algorithm>\n"
+    "#include<math.h>\n#include<stdlib.h>\nint add(int x,int y){\n",
+    "canonical_solution": "    return x+y;\n}\n",
+    "test": "#undef NDEBUG\n#include<assert.h>\nint main(){\n    assert (add(0, 1) == 1);\n"
+    "    assert (add(5, 7) == 12);\n}\n",
+    "example_test": "",
+}
+
+
+def test_multipl_e_and_humaneval_x_rows(engine: EngineHarness) -> None:
+    good = to_request("multipl-e", MULTIPLE_JS, "  return x + y;\n}\n")
+    assert good.code.language == "javascript" and good.id == "HumanEval_53_add"
+    assert good.code.source.startswith(MULTIPLE_JS["prompt"])
+    assert good.code.tests[0].assertion.code == MULTIPLE_JS["tests"]
+    bad = to_request("multipl-e", MULTIPLE_JS, "  return x - y;\n}\n")
+    cpp_good = to_request("humaneval-x", HUMANEVAL_X_CPP, "")  # no response: the canonical solution
+    assert cpp_good.code.language == "cpp" and "#include<vector>" in cpp_good.code.source
+    cpp_bad = to_request("humaneval-x", HUMANEVAL_X_CPP, "    return x*y;\n}\n")
+    rewards = [engine.score(r).reward for r in (good, bad, cpp_good, cpp_bad)]
+    assert rewards == [1.0, 0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "row", "field"),
+    [
+        ("multipl-e", {**MULTIPLE_JS, "language": "swift"}, "language"),
+        ("multipl-e", {k: v for k, v in MULTIPLE_JS.items() if k != "tests"}, "tests"),
+        ("humaneval-x", {**HUMANEVAL_X_CPP, "task_id": "Haskell/1"}, "task_id"),
+        ("humaneval-x", {**HUMANEVAL_X_CPP, "task_id": "53"}, "task_id"),
+    ],
+)
+def test_multipl_e_and_humaneval_x_bad_rows_name_the_field(fmt: str, row: dict[str, Any], field: str) -> None:
+    with pytest.raises(AdapterError) as err:
+        to_request(fmt, row, "x")
+    assert err.value.field == field

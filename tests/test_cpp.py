@@ -19,9 +19,9 @@ def test_compiled_once_for_all_tests(engine: EngineHarness, monkeypatch: pytest.
     calls: list[str] = []
     real = Runner._compile
 
-    async def counting(self: Runner, lease: Any, spec: Any, name: str, limit: int) -> Any:
+    async def counting(self: Runner, lease: Any, spec: Any, name: str, limit: int, **kw: Any) -> Any:
         calls.append(name)
-        return await real(self, lease, spec, name, limit)
+        return await real(self, lease, spec, name, limit, **kw)
 
     monkeypatch.setattr(Runner, "_compile", counting)
     tests = [stdio(f"{i} {i}\n", f"{2 * i}\n") for i in range(10)]

@@ -27,12 +27,14 @@ from .conftest import (
     EngineHarness,
     LoopThread,
     SeccompWatch,
+    assertion,
     code_request,
     stdio,
     verdict,
     verdicts,
     wait_until,
 )
+from .language_table import ROWS
 
 PROFILE = Path(__file__).resolve().parent.parent / "docker" / "seccomp.json"
 EPERM, ENOSYS = "EPERM", "ENOSYS"
@@ -329,3 +331,23 @@ def test_turned_off_it_is_docker_default_and_the_watch_would_say_so(
         table = {"io_uring_setup": REMOVED["io_uring_setup"]}
         resp = docker_default_engine.score(code_request("python", probe_source(table), probe_tests(table)))
         assert outcomes(resp, table) == {"io_uring_setup": "allowed"}
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("lang", sorted(ROWS))
+def test_every_toolchain_compiles_and_runs_under_the_profile(engine: EngineHarness, lang: str) -> None:
+    """Every row's compiler and runtime (JVM, V8, mono's JIT, Go's threads, ...) under our profile:
+    none needs memfd_create, io_uring or another denied call (the pool's containers all carry it)."""
+    row = ROWS[lang]
+    resp = engine.score(code_request(lang, row.add, [stdio("2 3\n", "5\n")]))
+    assert verdict(resp) == "ACCEPTED", (
+        resp.compile_output,
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+    )
+    resp = engine.score(code_request(lang, row.program, [assertion(row.test_pass)]))
+    assert verdict(resp) == "ACCEPTED", (
+        resp.compile_output,
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+    )

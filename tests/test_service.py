@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from runners.languages import LANGUAGES
 from sandbox_service import Client
 from sandbox_service.client import AsyncClient
 from sandbox_service.dispatch import Dispatcher, WorkerHandle
@@ -88,9 +89,11 @@ def test_list_languages(service: ServiceHarness) -> None:
         reply = client.list_languages()
     langs = {lang.name: lang for lang in reply.languages}
     assert reply.seccomp_profile == profile_version()  # what the Ray workers' containers run under
-    assert set(langs) == {"python", "cpp"}
+    assert set(langs) == set(LANGUAGES)
     assert langs["python"].version.startswith("3.11")
-    assert langs["cpp"].version and list(langs["cpp"].test_kinds) == ["stdio"]
+    assert langs["java"].version.startswith("17.") and langs["go"].version.startswith("1.19")
+    assert all(lang.version for lang in langs.values()), {n: lang.version for n, lang in langs.items()}
+    assert set(langs["cpp"].test_kinds) == {"stdio", "assertion"}
     assert set(langs["python"].test_kinds) == {"assertion", "call", "stdio"}
     s = service.settings
     assert langs["python"].default_limits.time_limit_ms == s.default_time_limit_ms

@@ -41,7 +41,7 @@ BAD = [
     (code_request("python", "x", [stdio("a" * 20_000)]), "code.tests"),
     (code_request("python", "x", [pb.TestCase()]), "code.tests[0]"),
     (code_request("cpp", "x", [stdio(), call("f", "[]", "1")]), "code.tests[1].call"),
-    (code_request("cpp", "x", [assertion("assert 1")]), "code.tests[0].assertion"),
+    (code_request("go", "x", [call("f", "[]", "1")]), "code.tests[0].call"),
     (code_request("python", "x", [call("", "[]", "1")]), "code.tests[0].call.function"),
     (code_request("python", "x", [call("f", "{bad", "1")]), "code.tests[0].call.args_json"),
     (code_request("python", "x", [call("f", '{"a": 1}', "1")]), "code.tests[0].call.args_json"),
@@ -49,7 +49,7 @@ BAD = [
     (code_request("python", "x", [assertion("  ")]), "code.tests[0].assertion.code"),
     (code_request("python", "x", [stdio(kind=5)]), "code.tests[0].checker.checker_source"),
     (
-        code_request("python", "x", [stdio(kind=5, checker_source="x", checker_language="rust")]),
+        code_request("python", "x", [stdio(kind=5, checker_source="x", checker_language="cobol")]),
         "code.tests[0].checker.checker_language",
     ),
     (

@@ -1,0 +1,1 @@
+pub use {md5, rand, regex};
