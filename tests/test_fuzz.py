@@ -664,6 +664,17 @@ VALID_ROWS: dict[str, dict[str, Any]] = {
     "verl": {"data_source": "x", "reward_model": {"style": "rule", "ground_truth": "42"}},
     "math": {"gold": "42", "choices": ["A", "B"]},
     "request": {"id": "r", "code": {"language": "python", "source": "print(1)", "tests": [{"stdio": {}}]}},
+    "multipl-e": {
+        "name": "HumanEval_0_add",
+        "language": "js",
+        "prompt": "function add(a, b) {\n",
+        "tests": "const assert = require('node:assert');\nassert.deepEqual(add(1, 2), 3);\n",
+    },
+    "humaneval-x": {
+        "task_id": "JavaScript/0",
+        "prompt": "const add = (a, b) => {\n",
+        "test": "const testAdd = () => { console.assert(add(1, 2) === 3) }\ntestAdd()\n",
+    },
 }
 for _alias, _adapter in FORMATS.items():
     if _alias not in VALID_ROWS:
