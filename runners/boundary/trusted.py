@@ -48,12 +48,6 @@ from . import codec as wire
 
 __all__ = ["BoundaryRefusal", "ProgramExited", "ProgramLost", "Remote", "run"]
 
-# Builtins that are never handed to the test as a value the program chose (a program's function that
-# returns `eval` gets an Unavailable, not this side's eval).
-_UNSAFE_BUILTINS = frozenset(
-    "eval exec compile open __import__ input breakpoint globals locals vars getattr setattr delattr "
-    "exit quit help memoryview".split()
-)
 STATUS_TEXT_LIMIT = 8 << 10
 
 
@@ -566,7 +560,6 @@ def _run_testcases(ns, ran, outcome):
 
 
 def _run_assertions(test_source, program_globals, outcome):
-    ns = {}
     module = types.ModuleType("__main__")
     module.__file__ = "<test>"
     sys.modules["__main__"] = module
