@@ -86,6 +86,13 @@ def _go_package(source: str) -> str:
     return found.group(1) if found else "main"
 
 
+def _program_signal(info: dict[str, Any]) -> int:
+    """The signal that ended the program's process of a boundary run (its trusted side reports the
+    run; RLIMIT_CPU's SIGXCPU lands on the program), 0 for other runs."""
+    status = info.get("program_status")
+    return status & 0x7F if status is not None else 0
+
+
 def _program_exit(status: int | None) -> str:
     """How the program's process of a boundary run ended, when that says more than the test did."""
     if status is None or status == 9:  # SIGKILL: the fork server ends the program once the verdict is in
@@ -459,7 +466,7 @@ class Runner:
             result.message = f"{info['exceeded']} exceeded the output limit"
         elif info["timed_out"]:
             result.verdict, result.message = Verdict.TIME_LIMIT_EXCEEDED, "wall-clock limit exceeded"
-        elif info["cpu_ms"] > time_limit_ms or sig == signal.SIGXCPU:
+        elif info["cpu_ms"] > time_limit_ms or signal.SIGXCPU in (sig, _program_signal(info)):
             result.verdict, result.message = (
                 Verdict.TIME_LIMIT_EXCEEDED,
                 f"CPU time limit of {time_limit_ms} ms exceeded",

@@ -432,6 +432,14 @@ def test_refusals_are_runtime_errors_that_say_so(engine: EngineHarness) -> None:
     ]
 
 
+def test_cpu_limit_in_the_program_is_a_time_limit(engine: EngineHarness) -> None:
+    # RLIMIT_CPU's SIGXCPU kills the program's process, not the trusted side that reports the run
+    src = "def spin():\n    while True:\n        pass\n"
+    for test in (assertion("spin()"), call("spin", "[]", "1")):
+        resp = engine.score(code_request("python", src, [test], limits={"time_limit_ms": 1000}))
+        assert verdict(resp) == "TIME_LIMIT_EXCEEDED", resp.tests[0].message
+
+
 def test_a_shadowed_builtin_is_named(engine: EngineHarness) -> None:
     resp = engine.score(
         code_request("python", "def sum(a, b):\n    return a + b\n", [assertion("assert sum(1, 2) == 3")])
