@@ -108,6 +108,8 @@ def _owner_alive(tag: str) -> bool:
 #: a boundary run and the fork server's own growth. The verdict does not use it: a program whose peak
 #: is over its limit by one byte is MEMORY_LIMIT_EXCEEDED.
 RUN_SLACK_BYTES = 16 * _MB
+#: How long a removal Docker already has under way (auto_remove) may take before we call it stuck.
+REMOVAL_WAIT_S = 30.0
 #: Room for the agent beyond its measured baseline and its output buffers (2 x max_output).
 AGENT_MARGIN_BYTES = 16 * _MB
 
@@ -364,13 +366,26 @@ class ContainerPool:
                 shutil.rmtree(stale, ignore_errors=True)
 
     def _remove(self, name: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            try:
-                self.client.containers.get(name).remove(force=True)
-            except docker.errors.APIError as exc:
-                if "already in progress" not in str(exc):
-                    raise
-        shutil.rmtree(self._sock_root / name, ignore_errors=True)
+        """Remove a container and return only once it is gone.
+
+        Closing a container's connection makes its agent exit, and ``auto_remove`` then has Docker
+        remove it on its own; our ``remove`` can meet that removal half-way ("already in progress").
+        Then we wait for Docker to finish it: a retired container must not outlive ``retire``.
+        """
+        try:
+            with contextlib.suppress(docker.errors.NotFound):
+                try:
+                    self.client.containers.get(name).remove(force=True)
+                except docker.errors.APIError as exc:
+                    if "already in progress" not in str(exc):
+                        raise
+                    deadline = time.monotonic() + REMOVAL_WAIT_S
+                    while time.monotonic() < deadline:
+                        self.client.containers.get(name)  # NotFound ends the wait
+                        time.sleep(0.05)
+                    raise InfrastructureError(f"container {name} still there {REMOVAL_WAIT_S:.0f} s after removal")
+        finally:
+            shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
     def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
         if self._closed:  # queued for a thread while the pool closed: start nothing

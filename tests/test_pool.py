@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from typing import Any
+from unittest import mock
 
 import docker
 import pytest
@@ -251,6 +252,37 @@ def test_close_removes_every_container(loop_thread: LoopThread, docker_client: d
     for name in names:
         with pytest.raises(docker.errors.NotFound):
             docker_client.containers.get(name)
+
+
+def test_retire_waits_for_a_removal_docker_has_under_way(
+    loop_thread: LoopThread, docker_client: docker.DockerClient
+) -> None:
+    """A session's container whose agent exits at close is auto-removed by Docker; our own remove
+    then meets "removal already in progress", and retire must still return only once it is gone
+    (CI saw a closed session's container still listed right after close)."""
+    client = docker.from_env()
+    pool = ContainerPool(make_settings(pool_size=1), runtime_tag(make_settings().image), client)
+    loop_thread.run(pool.start())
+    try:
+        container = loop_thread.run(pool.take())
+        real_remove = client.api.remove_container
+        conn, container.conn = container.conn, mock.Mock()  # the agent lives on until "Docker" removes it
+
+        def removal_under_way(name: str, **kwargs: Any) -> None:
+            # Docker's own removal, a little late, while ours is told it is already in progress
+            threading.Timer(0.5, lambda: real_remove(name, force=True)).start()
+            raise docker.errors.APIError(f"removal of container {name} is already in progress")
+
+        client.api.remove_container = removal_under_way  # type: ignore[method-assign]
+        try:
+            loop_thread.run(pool.retire(container, "test"))
+        finally:
+            client.api.remove_container = real_remove  # type: ignore[method-assign]
+            conn.close()
+        with pytest.raises(docker.errors.NotFound):
+            docker_client.containers.get(container.name)
+    finally:
+        loop_thread.run(pool.close())
 
 
 def test_missing_image_says_how_to_rebuild(docker_client: docker.DockerClient) -> None:
