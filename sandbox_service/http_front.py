@@ -176,6 +176,8 @@ def run_code_request(body: RunCodeBody) -> pb.ScoreRequest:
     language = spec.name if spec is not None else language  # unknown: the contract names it
     code = body.code
     if body.language == "go_test":
+        if body.stdin:
+            raise InvalidRequest("stdin", "go_test runs the code's tests, which read no stdin here")
         test = pb.TestCase(assertion=pb.AssertionTest(code=GO_TEST_MARKER))
     elif language == "php":  # as SandboxFusion runs PHP: stripped, and the open tag optional
         code = code.lstrip()

@@ -180,6 +180,7 @@ def test_run_code_go_test_runs_the_code_as_a_test_file(door: str) -> None:
         ({"language": "python"}, "code"),
         ({"code": "print(1)", "language": "R"}, "language"),  # SandboxFusion's, not run here
         ({"code": "print(1)", "language": "pytest"}, "language"),
+        ({"code": "package main", "language": "go_test", "stdin": "1"}, "stdin"),
         ({"code": "print(1)", "language": "cobol"}, "language"),
         ({"code": "print(1)", "files": {"a.txt": "aGk="}}, "files"),
         ({"code": "print(1)", "fetch_files": ["out.txt"]}, "fetch_files"),
