@@ -420,6 +420,7 @@ class Service:
                     test_kinds=sorted(spec.test_kinds),
                     default_limits=defaults,
                     max_limits=maxima,
+                    aliases=spec.aliases,
                 )
                 for spec in LANGUAGES.values()
             ],
