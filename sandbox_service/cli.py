@@ -344,7 +344,7 @@ async def _embedded(
     window = (
         settings.pool_size + settings.container_limit if settings.cpu_admission else 2 * settings.pool_size
     )
-    async with Engine(settings) as engine:
+    async with Engine(settings, result_cache=True) as engine:
         await rescore(samples, engine_backend(engine), reporter, done, concurrency or window)
 
 

@@ -7,6 +7,12 @@ has its unanswered jobs put back at the head of the queue; a job re-queued more 
 ``dispatch_retries`` times is answered ``SANDBOX_ERROR``. Workers are one per node offering the
 ``worker_resource``; the monitor re-spawns lost ones, picks up new nodes and collects pool stats.
 
+With the result cache on (``Settings.result_cache``), ``admit`` answers a request identical to one
+already scored at once (``cached=true``), and one identical to a request still running waits for it
+(a *follower* of that *leader*) instead of taking a worker. A leader whose answer may be cached
+answers its followers too; one whose answer may not (``result_cache.why_uncacheable``) sends each
+follower to run on its own, all at once; a cancelled leader hands its place to its first follower.
+
 Runs on one asyncio loop (the gRPC server's) and talks to Ray through awaitable object refs.
 """
 
@@ -23,8 +29,10 @@ from typing import Any
 
 from .config import Settings
 from .errors import InfrastructureError, Overloaded, ShuttingDown
+from .images import VERSION_LABEL
 from .metrics import ServiceMetrics
-from .models import Verdict
+from .models import Limits, Verdict
+from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .v1 import sandbox_pb2 as pb
 from .wire import sandbox_error_response, task_from_proto
 from .worker import CANCELLED, remote_worker_class
@@ -46,6 +54,12 @@ class Job:
     attempts: int = 0
     dispatched: float = 0.0
     worker: WorkerHandle | None = None
+    # result cache (all unset when it is off)
+    cache_key: bytes | None = None
+    version: str = ""  # the fleet's image version the key was made with
+    limits: Limits | None = None
+    leader: Job | None = None  # a follower: the identical job it waits for
+    followers: list[Job] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -101,6 +115,13 @@ class Dispatcher:
         self._monitor_task: asyncio.Task[None] | None = None
         self.draining = False
         self._closed = False
+        self.cache: ResultCache | None = None
+        if settings.result_cache_on:
+            self.cache = ResultCache(settings.result_cache_entries, settings.result_cache_mb << 20)
+            self.metrics.watch_cache(self.cache)
+        self._leaders: dict[bytes, Job] = {}  # cache key -> the job running it
+        self._following = 0  # followers waiting for a leader
+        self.image_version = ""  # the workers' runtime image version(s), part of every cache key
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -181,6 +202,7 @@ class Dispatcher:
         )
         self.unplaced.pop(node_id, None)
         self.workers[name] = handle
+        self._fleet_changed()
         log.info("worker %s started on node %s with %d containers", name, node_id[:12], amount)
         self._wake.set()
         return handle
@@ -211,6 +233,11 @@ class Dispatcher:
         for task in (self._pump_task, self._monitor_task):
             if task is not None:
                 task.cancel()
+        for leader in list(self._leaders.values()):
+            for job in leader.followers:
+                self._fail(job, ShuttingDown("the service is shutting down"))
+            leader.followers = []
+        self._following = 0
         for job in list(self._queue):
             self._fail(job, ShuttingDown("the service is shutting down"))
         self._queue.clear()
@@ -245,20 +272,109 @@ class Dispatcher:
         if self.draining:
             raise ShuttingDown("the service is shutting down; retry on another instance")
         task = task_from_proto(request, self.settings)
+        payload = request.SerializeToString()
+        key = None
+        if self.cache is not None:
+            key = cache_key(payload, request.id, self.image_version)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return self._answered_from_cache(request, task.language, hit)
+            leader = self._leaders.get(key)
+            if leader is not None:
+                if self._following >= self.settings.max_queue:
+                    raise Overloaded(
+                        f"{self._following} requests already wait for identical ones; retry with backoff"
+                    )
+                job = self._job(request, payload, task.language)
+                job.leader = leader
+                leader.followers.append(job)
+                self._following += 1
+                self.cache.deduplicated += 1
+                self._idle.clear()
+                return job
         if self.waiting >= self.settings.max_queue:
             raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
-        job = Job(
-            key=next(self._keys),
-            request=request,
-            payload=request.SerializeToString(),
-            language=task.language,
-            future=asyncio.get_running_loop().create_future(),
-            admitted=time.monotonic(),
-        )
+        job = self._job(request, payload, task.language)
+        if key is not None:
+            job.cache_key, job.version = key, self.image_version
+            job.limits = getattr(task, "limits", None)
+            self._leaders[key] = job
         self._queue.append(job)
         self._idle.clear()
         self._wake.set()
         return job
+
+    def _job(self, request: pb.ScoreRequest, payload: bytes, language: str) -> Job:
+        return Job(
+            key=next(self._keys),
+            request=request,
+            payload=payload,
+            language=language,
+            future=asyncio.get_running_loop().create_future(),
+            admitted=time.monotonic(),
+        )
+
+    def _answered_from_cache(self, request: pb.ScoreRequest, language: str, data: bytes) -> Job:
+        job = self._job(request, b"", language)
+        self._resolve_from(job, data)
+        return job
+
+    def _resolve_from(self, job: Job, data: bytes) -> None:
+        """Answer ``job`` with a stored answer (a hit, or its leader's)."""
+        if job.future.done():
+            return
+        now = time.monotonic()
+        response = from_cache(data, job.request.id, (now - job.admitted) * 1000.0)
+        self.metrics.sample(_VERDICT_NAMES[response.verdict], job.language).inc()
+        self.metrics.latency.observe(now - job.admitted)
+        job.future.set_result(response)
+
+    def _fleet_changed(self) -> None:
+        """Workers came or went: the image version(s) every new cache key is made with."""
+        versions = {w.info.get("image_labels", {}).get(VERSION_LABEL, "?") for w in self.workers.values()}
+        self.image_version = ",".join(sorted(versions))
+
+    def _leader_done(self, job: Job, response: pb.ScoreResponse | None) -> None:
+        """``job`` (keyed) has its answer (None: it was cancelled or failed): cache it if it may be,
+        and settle its followers."""
+        assert self.cache is not None and job.cache_key is not None
+        key = job.cache_key
+        if self._leaders.get(key) is job:
+            del self._leaders[key]
+        followers, job.followers = job.followers, []
+        self._following -= len(followers)
+        data = None
+        if response is not None:
+            reason = why_uncacheable(response, job.limits)
+            ran_on = job.worker.info.get("image_labels", {}).get(VERSION_LABEL, "?") if job.worker else ""
+            if reason is None and ran_on != job.version:
+                reason = "image_changed"  # the fleet's image moved under it: not this key's answer
+            if reason is None:
+                data = stored_form(response)
+                self.cache.put(key, data)
+            else:
+                self.cache.skipped(reason)
+        if data is not None:
+            for f in followers:
+                self._resolve_from(f, data)
+            return
+        live = [f for f in followers if not f.future.done()]
+        if response is None and live:  # cancelled: the first follower runs in its place
+            heir, rest = live[0], live[1:]
+            heir.leader, heir.cache_key, heir.version, heir.limits = None, key, job.version, job.limits
+            heir.followers = rest
+            for f in rest:
+                f.leader = heir
+            self._following += len(rest)
+            self._leaders[key] = heir
+            self._queue.append(heir)
+        else:  # not cacheable: every follower runs on its own (keyed, so a cacheable answer is kept)
+            for f in live:
+                f.leader, f.cache_key, f.version, f.limits = None, key, job.version, job.limits
+                self._queue.append(f)
+        if live:
+            self._idle.clear()
+            self._wake.set()
 
     async def admit_when_room(self, request: pb.ScoreRequest) -> Job:
         """Like ``admit`` but waits for room in the queue instead of raising ``Overloaded``."""
@@ -286,6 +402,15 @@ class Dispatcher:
         if job.future.done():
             return
         job.future.cancel()
+        if job.leader is not None:  # a follower: it only leaves its leader's list
+            with contextlib.suppress(ValueError):
+                job.leader.followers.remove(job)
+                self._following -= 1
+            job.leader = None
+            self._settled()
+            return
+        if job.cache_key is not None:
+            self._leader_done(job, None)
         if job.worker is None:
             with contextlib.suppress(ValueError):
                 self._queue.remove(job)
@@ -349,6 +474,7 @@ class Dispatcher:
     def _worker_lost(self, worker: WorkerHandle, error: BaseException) -> None:
         worker.alive = False
         self.workers.pop(worker.name, None)
+        self._fleet_changed()
         self.metrics.worker_deaths.inc()
         self.metrics.worker_snapshot(worker.name, None)
         log.error("worker %s lost: %s", worker.name, _short(error))
@@ -379,6 +505,8 @@ class Dispatcher:
         self.metrics.latency.observe(now - job.admitted)
         self.metrics.queue_latency.observe(response.timing.queue_ms / 1000.0)
         job.future.set_result(response)
+        if job.cache_key is not None:
+            self._leader_done(job, response)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         if not job.future.done():
@@ -386,7 +514,7 @@ class Dispatcher:
             job.future.exception()  # retrieved: a caller that left must not cause a warning
 
     def _settled(self) -> None:
-        if not self._queue and not any(w.inflight for w in self.workers.values()):
+        if not self._queue and not self._following and not any(w.inflight for w in self.workers.values()):
             self._idle.set()
 
     # -- monitor -----------------------------------------------------------------------------
