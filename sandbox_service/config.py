@@ -209,6 +209,11 @@ class Settings(BaseSettings):
     worker_batch_ms: float = Field(default=50.0, ge=0, le=1_000)
     """While a worker has a backlog, answers finishing within this window go back together (one
     Ray object); a chunk's last answer, and every answer once the backlog runs low, go at once."""
+    dispatch_batch_ms: float = Field(default=2.0, ge=0, le=100)
+    """While some chunk is out, the front end lets newly admitted samples gather this long before
+    sending the next chunk, so a busy front end makes few large Ray calls instead of one per
+    sample (each call costs the front end and the worker far more than a sample in it). 0: send
+    at once."""
     max_chunk: int = Field(default=64, ge=1, le=4096)
     """Most samples sent to a worker in one Ray call."""
     dispatch_retries: int = Field(default=2, ge=0, le=10)

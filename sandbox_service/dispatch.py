@@ -99,6 +99,8 @@ class Dispatcher:
     def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
+        self.worker_class: Any = remote_worker_class
+        """Makes the Ray actor class of a worker (benchmarks put a test double here)."""
         self.metrics.watch(lambda: len(self._queue), lambda: self.in_flight, lambda: len(self.workers))
         self.workers: dict[str, WorkerHandle] = {}
         self.unplaced: dict[str, str] = {}  # node id -> why its worker could not be started
@@ -121,6 +123,7 @@ class Dispatcher:
             self.metrics.watch_cache(self.cache)
         self._leaders: dict[bytes, Job] = {}  # cache key -> the job running it
         self._following = 0  # followers waiting for a leader
+        self._chunks_running = 0  # Ray calls whose answers are still streaming in
         self.image_version = ""  # the workers' runtime image version(s), part of every cache key
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -164,7 +167,7 @@ class Dispatcher:
         settings = self.settings.model_copy(update={"pool_size": amount})
         self._spawning.add(node_id)
         actor = (
-            remote_worker_class()
+            self.worker_class()
             .options(
                 resources={resource: amount},
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
@@ -423,9 +426,15 @@ class Dispatcher:
 
     # -- the pump ----------------------------------------------------------------------------
     async def _pump(self) -> None:
+        window = self.settings.dispatch_batch_ms / 1000.0
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if window > 0 and self._chunks_running and len(self._queue) < self.settings.max_chunk:
+                # Work is already out: let arrivals gather for a moment so they go in one Ray call
+                # (a call costs the front end and the worker far more than a sample in it does).
+                await asyncio.sleep(window)
+                self._wake.clear()
             while self._queue:
                 worker = max(self.workers.values(), key=lambda w: w.wants(), default=None)
                 if worker is None or worker.wants() <= 0:
@@ -445,6 +454,7 @@ class Dispatcher:
 
     async def _run_chunk(self, worker: WorkerHandle, jobs: list[Job]) -> None:
         error: BaseException | None = None
+        self._chunks_running += 1
         try:
             stream = worker.actor.run.remote([(j.key, j.payload) for j in jobs])
             async for ref in stream:
@@ -458,6 +468,8 @@ class Dispatcher:
             raise
         except Exception as exc:  # the actor died, or Ray could not reach it
             error = exc
+        finally:
+            self._chunks_running -= 1
         # Whatever this chunk did not answer goes back to the queue (or fails, out of retries).
         lost = [j for j in jobs if worker.inflight.get(j.key) is j]
         for job in lost:
