@@ -167,6 +167,16 @@ class Settings(BaseSettings):
     result_cache_mb: int = Field(default=DEFAULT_RESULT_CACHE_MB, ge=0)
     """Most memory the result cache's answers take, in MiB."""
 
+    front_ends: int = Field(default=1, ge=1, le=64)
+    """Front-end processes ``serve`` runs over the one worker fleet, sharing the gRPC (and HTTP)
+    port with ``SO_REUSEPORT``; each admits its 1/N share of every worker's credits. Add one when a
+    front end's process nears a full core (README: how many samples/s one holds)."""
+    front_end_namespace: str = ""
+    """Set by ``serve`` for its extra front ends: the Ray namespace of the worker actors they
+    attach to (they never spawn or stop workers). Leave unset."""
+    front_end_index: int = Field(default=0, ge=0, le=63)
+    """Set by ``serve`` for its extra front ends (1, 2, ...): the metrics port is offset by it."""
+
     # --- sessions (stateful interpreters, service Sessions) ------------------------------------
     session_max_per_worker: int = Field(default=64, ge=0, le=1_000)
     """Live sessions one worker holds at most (one container each); past it OpenSession is

@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,11 +125,29 @@ class Dispatcher:
         self._leaders: dict[bytes, Job] = {}  # cache key -> the job running it
         self._following = 0  # followers waiting for a leader
         self._chunks_running = 0  # Ray calls whose answers are still streaming in
+        # Several front ends (Settings.front_ends): the first spawns named workers in a namespace of
+        # its own; the others attach to them by name. Each uses a 1/N share of every worker's credits.
+        self.share = settings.front_ends
+        self.attached = bool(settings.front_end_namespace)
+        self.namespace = settings.front_end_namespace or (
+            f"sandbox-{uuid.uuid4().hex[:12]}" if settings.front_ends > 1 else ""
+        )
+        self._actor_names: set[str] = set()
         self.image_version = ""  # the workers' runtime image version(s), part of every cache key
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Spawn a worker on every node offering the resource; fails if none could be started."""
+        """Spawn a worker on every node offering the resource; fails if none could be started.
+        An attached front end (``Settings.front_end_namespace``) attaches to the first's instead."""
+        if self.attached:
+            await self._attach()
+            if not self.workers:
+                raise InfrastructureError(
+                    f"no sandbox worker to attach to in Ray namespace {self.namespace!r}"
+                )
+            self._pump_task = asyncio.create_task(self._pump())
+            self._monitor_task = asyncio.create_task(self._monitor())
+            return
         nodes = await self._sandbox_nodes()
         if not nodes:
             raise InfrastructureError(
@@ -154,6 +173,41 @@ class Dispatcher:
             if n.get("Alive") and n.get("Resources", {}).get(res, 0) >= 1
         }
 
+    def _credits(self, pool_size: int) -> int:
+        """This front end's share of a worker's credits."""
+        return max(1, pool_size * (1 + self.settings.worker_prefetch) // self.share)
+
+    async def _attach(self) -> None:
+        """Attach to the named workers of ``namespace`` not yet known (an attached front end)."""
+        import ray
+        from ray.util import list_named_actors
+
+        found = await asyncio.to_thread(list_named_actors, all_namespaces=True)
+        for entry in found:
+            actor_name = entry["name"]
+            if entry["namespace"] != self.namespace or actor_name in self._actor_names:
+                continue
+            try:
+                actor = await asyncio.to_thread(ray.get_actor, actor_name, self.namespace)
+                info: dict[str, Any] = await asyncio.wait_for(actor.info.remote(), 30)
+            except Exception as exc:  # gone meanwhile, or not started yet: the next round retries
+                log.info("not attaching to worker %s yet: %s", actor_name, _short(exc))
+                continue
+            self._actor_names.add(actor_name)
+            name = str(info["name"])
+            pool_size = int(info["pool_size"])
+            self.workers[name] = WorkerHandle(
+                name=name,
+                node_id=str(info["node_id"]),
+                actor=actor,
+                pool_size=pool_size,
+                credits=self._credits(pool_size),
+                info=info,
+            )
+            self._fleet_changed()
+            log.info("attached to worker %s (%d containers)", name, pool_size)
+            self._wake.set()
+
     async def spawn(self, node_id: str, amount: int, resource: str | None = None) -> WorkerHandle | None:
         """Start a worker pinned to ``node_id`` holding ``amount`` of the resource (= its pool size).
 
@@ -166,11 +220,13 @@ class Dispatcher:
         name = f"w{next(self._names)}"
         settings = self.settings.model_copy(update={"pool_size": amount})
         self._spawning.add(node_id)
+        named = {"name": name, "namespace": self.namespace} if self.namespace else {}
         actor = (
             self.worker_class()
             .options(
                 resources={resource: amount},
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                **named,
             )
             .remote(settings, name)
         )
@@ -200,7 +256,7 @@ class Dispatcher:
             node_id=node_id,
             actor=actor,
             pool_size=amount,
-            credits=amount * (1 + self.settings.worker_prefetch),
+            credits=self._credits(amount),
             info=info,
         )
         self.unplaced.pop(node_id, None)
@@ -252,7 +308,8 @@ class Dispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         workers = list(self.workers.values())
         self.workers.clear()
-        await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
+        if not self.attached:  # the first front end owns the workers; the others only leave them
+            await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
 
     # -- admission ---------------------------------------------------------------------------
     @property
@@ -490,7 +547,8 @@ class Dispatcher:
         self.metrics.worker_deaths.inc()
         self.metrics.worker_snapshot(worker.name, None)
         log.error("worker %s lost: %s", worker.name, _short(error))
-        self._spawn_task(self._kill(worker.actor))
+        if not self.attached:
+            self._spawn_task(self._kill(worker.actor))
         # Its other chunks notice on their own; the monitor re-spawns a worker for the node.
 
     def _requeue(self, job: Job, reason: str) -> None:
@@ -550,6 +608,9 @@ class Dispatcher:
                 continue
             self.metrics.worker_snapshot(w.name, stats)
         if self.draining:
+            return
+        if self.attached:  # workers the first front end re-spawned or added
+            await self._attach()
             return
         served = {w.node_id for w in self.workers.values()} | self._spawning
         for node_id, amount in (await self._sandbox_nodes()).items():
