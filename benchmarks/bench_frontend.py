@@ -101,7 +101,9 @@ def tree(pid: int) -> dict[str, list[psutil.Process]]:
             cmd = " ".join(child.cmdline())
         except psutil.Error:
             continue
-        if "Worker" in name or "SandboxWorker" in cmd or "InstantWorker" in cmd:
+        if "sandbox_service" in cmd and "serve" in cmd:  # another front end (--front-ends)
+            roles["front"].append(child)
+        elif "Worker" in name or "SandboxWorker" in cmd or "InstantWorker" in cmd:
             roles["worker"].append(child)
         elif name == "raylet" or "raylet" in cmd.split(" ")[0]:
             roles["raylet"].append(child)
@@ -123,15 +125,21 @@ def cpu(procs: list[psutil.Process]) -> float:
     return total
 
 
-async def grpc_load(server: Server, n: int, offset: int) -> float:
-    async with AsyncClient(server.address) as client:
-        t0 = time.perf_counter()
-        count = 0
-        async for resp in client.score_many((request(offset + i) for i in range(n)), window=256):
-            assert resp.accepted, resp
-            count += 1
-        assert count == n
-        return n / (time.perf_counter() - t0)
+async def grpc_load(server: Server, n: int, offset: int, connections: int = 4) -> float:
+    """``n`` samples over ``connections`` streams (connections spread over the front ends), 256 in flight."""
+
+    async def one(c: int) -> int:
+        async with AsyncClient(server.address) as client:
+            count = 0
+            ids = range(offset + c, offset + n, connections)
+            async for resp in client.score_many((request(i) for i in ids), window=256 // connections):
+                assert resp.accepted, resp
+                count += 1
+            return count
+
+    t0 = time.perf_counter()
+    assert sum(await asyncio.gather(*(one(c) for c in range(connections)))) == n
+    return n / (time.perf_counter() - t0)
 
 
 async def http_load(server: Server, n: int, offset: int, in_flight: int = 32) -> float:
@@ -250,7 +258,8 @@ async def main() -> None:
         if "http" in sections:
             e = await engine_rate(args.pool_size, args.n // 2)
             print(
-                f"  engine direct, one-test samples: {e:.0f}/s; /run_code at 32 in flight = {h['rate'] / e:.2f}x"
+                f"  engine direct, one-test samples: {e:.0f}/s; "
+                f"/run_code at 32 in flight = {h['rate'] / e:.2f}x the engine's rate"
             )
     if "ceiling" in sections:
         print("test-double workers (answer at once):", flush=True)
@@ -266,6 +275,13 @@ async def main() -> None:
                 )
             finally:
                 server.stop()
+        fronts = args.front_ends
+        server = start_server(True, 64, extra=["--front-ends", str(fronts)])
+        try:
+            show(f"[this] {fronts} front ends, gRPC", await measured(server, grpc_load, 4 * args.n, 0))
+            show(f"[this] {fronts} front ends, HTTP", await measured(server, http_load, args.n, 1_000_000))
+        finally:
+            server.stop()
     if "grpo" in sections:
         for cache in ("1", "0"):
             server = start_server(False, args.pool_size, env={"SANDBOX_RESULT_CACHE": cache})
@@ -273,7 +289,8 @@ async def main() -> None:
                 await grpc_load(server, 100, 5_000_000)  # warm
                 took, hits = await grpo(server)
                 print(
-                    f"  GRPO 64x16 (1/4 duplicates), cache {'on ' if cache == '1' else 'off'}: {took:.1f} s, {hits} cached",
+                    f"  GRPO 64x16 (1/4 duplicates), cache {'on ' if cache == '1' else 'off'}: "
+                    f"{took:.1f} s, {hits} answered from the cache",
                     flush=True,
                 )
             finally:

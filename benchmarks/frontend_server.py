@@ -43,6 +43,9 @@ class InstantWorker:
         ).SerializeToString()
 
     async def start(self) -> dict[str, Any]:
+        return self.info()
+
+    def info(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "node_id": ray.get_runtime_context().get_node_id(),
@@ -81,6 +84,13 @@ async def run(settings: Settings, instant: bool) -> None:
             sandbox_service.dispatch.remote_worker_class = instant_class  # type: ignore[assignment]
     await dispatcher.start()
     service = await Service.start(settings, dispatcher)
+    others = []
+    if (
+        getattr(settings, "front_ends", 1) > 1
+    ):  # the others attach to these (test-double or real) workers by name
+        from sandbox_service.server import _start_front_ends
+
+        others = await _start_front_ends(service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -90,6 +100,9 @@ async def run(settings: Settings, instant: bool) -> None:
     try:
         await stop.wait()
     finally:
+        from sandbox_service.server import _stop_front_ends
+
+        await _stop_front_ends(others)
         await service.stop(5)
         await dispatcher.drain(5)
         await dispatcher.close()
@@ -103,6 +116,7 @@ def main() -> None:
     parser.add_argument("--http-port", type=int, default=0)
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--instant", action="store_true", help="workers that answer at once")
+    parser.add_argument("--front-ends", type=int, default=1)
     args = parser.parse_args()
     settings = Settings(
         port=args.port,
@@ -110,6 +124,7 @@ def main() -> None:
         metrics_port=0,
         pool_size=args.pool_size,
         max_uses=100_000,
+        **({"front_ends": args.front_ends} if args.front_ends > 1 else {}),  # a baseline may lack it
     )
     ray_dir = tempfile.mkdtemp(prefix="sandbox-bench-ray-")
     try:
