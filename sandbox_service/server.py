@@ -498,10 +498,12 @@ async def serve(settings: Settings, ready: Callable[[Service], None] | None = No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     others: list[asyncio.subprocess.Process] = []
+    orphaned: asyncio.Task[None] | None = None
     try:
         if settings.front_ends > 1 and not settings.front_end_namespace:
             others = await _start_front_ends(service)
         if settings.front_end_namespace:
+            orphaned = asyncio.create_task(_stop_when_orphaned(stop))
             sys.stdout.write(f"front end {settings.front_end_index} ready\n")  # read by the first
             sys.stdout.flush()
         if ready is not None:
@@ -510,6 +512,8 @@ async def serve(settings: Settings, ready: Callable[[Service], None] | None = No
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if orphaned is not None:
+            orphaned.cancel()
         await _stop_front_ends(others)
         await service.stop()
 
@@ -554,6 +558,18 @@ async def _start_front_ends(service: Service) -> list[asyncio.subprocess.Process
 
 
 _DRAINS: set[asyncio.Future[None]] = set()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """An extra front end stops when the first is gone (killed outright, it could not say so):
+    its workers and, with a local Ray, its Ray went with it."""
+    import os
+
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.error("the first front end (pid %d) is gone; stopping", parent)
+    stop.set()
 
 
 async def _drain(stream: asyncio.StreamReader) -> None:
