@@ -328,7 +328,8 @@ class HttpFront:
         if s.tls_cert and s.tls_key:  # the same certificate as the gRPC port (Service checks the pair)
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(s.tls_cert, s.tls_key)
-        site = web.TCPSite(self._runner, s.host, s.http_port or 0, ssl_context=tls)
+        shared = s.front_ends > 1 or bool(s.front_end_namespace)  # several front ends, one port
+        site = web.TCPSite(self._runner, s.host, s.http_port or 0, ssl_context=tls, reuse_port=shared or None)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self.port
