@@ -102,6 +102,11 @@ class CpuProbe:
         seen.update(now)
         return total, runnable
 
+    @property
+    def shares_set(self) -> int:
+        """The CPU weight last set (``SHARES_SLOT`` until lent)."""
+        return self._weight
+
     def set_shares(self, shares: int) -> None:
         if self.weight_file is None or shares == self._weight:
             return
@@ -160,6 +165,7 @@ class Ticket:
 
     probe: CpuProbe | None
     hold: bool
+    kind: str = "run"  # "run" (a test, compile or checker) or "cell" (a session's cell)
     deadline_ns: int = 1 << 62  # monotonic ns at which its wall limit has passed for sure
     state: State = State.WAITING
     exposed: bool = False  # woke after its slot was lent, or waited for CPU: see the module doc
@@ -218,14 +224,15 @@ class CpuAdmission:
     # -- the run's side ----------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def slot(
-        self, probe: CpuProbe | None, hold: bool = False, wall_ms: float | None = None
+        self, probe: CpuProbe | None, hold: bool = False, wall_ms: float | None = None, kind: str = "run"
     ) -> AsyncIterator[Ticket]:
         """``async with admission.slot(probe) as ticket:`` around one run; always given back.
 
         ``wall_ms``: the run's wall limit, counted from when the slot is granted (a little before the
-        agent starts the program, so a little early).
+        agent starts the program, so a little early). ``kind``: ``"run"`` or ``"cell"`` (a session's
+        cell: the same rules, counted apart in ``stats``).
         """
-        ticket = Ticket(probe, hold=hold or not self.lending)
+        ticket = Ticket(probe, hold=hold or not self.lending, kind=kind)
         await self._admit(ticket)
         if wall_ms is not None:
             ticket.deadline_ns = time.monotonic_ns() + int(wall_ms * 1e6)
@@ -250,6 +257,7 @@ class CpuAdmission:
             raise
 
     def _take(self, ticket: Ticket) -> None:
+        self._baseline(ticket)
         ticket.state = State.SLOT
         self.held += 1
         self.max_held = max(self.max_held, self.held)
@@ -292,6 +300,19 @@ class CpuAdmission:
         if changed and self.on_change is not None:
             self.on_change()
 
+    @staticmethod
+    def _baseline(ticket: Ticket) -> None:
+        """The run's first look, taken as it gets its slot: the monitor's next look can judge it."""
+        probe = ticket.probe
+        if probe is None or not ticket.may_lend:
+            return
+        try:
+            usage = probe.usage_ns()
+            probe.wait_ns(ticket._waits)
+        except (OSError, ValueError, IndexError):
+            return  # the monitor's first look takes it
+        ticket._last_t, ticket._last_usage = time.monotonic_ns(), usage
+
     # -- the monitor -------------------------------------------------------------------------
     async def _watch(self) -> None:
         while not self._closed:
@@ -312,6 +333,8 @@ class CpuAdmission:
             probe = ticket.probe
             if probe is None or ticket.state is State.DONE:
                 continue
+            if ticket.state is State.SLOT and 0 < now - ticket._last_t < self.window_s * 5e8:
+                continue  # granted under half a window ago (see _baseline): the next look judges it
             try:
                 usage = probe.usage_ns()
                 # A lent run's container has the lowest weight: there the agent's own polls wait
@@ -377,7 +400,11 @@ class CpuAdmission:
 
     def stats(self) -> dict[str, Any]:
         lent = self.lent
+        cells = [t for t in self._active if t.kind == "cell"]
         return {
+            "cells": len(cells),  # of "running": session cells in progress
+            "cells_cpu_bound": sum(1 for t in cells if t.state is State.SLOT),
+            "cells_sleeping": sum(1 for t in cells if t.state is State.LENT and not t.woke),
             "slots": self.slots,
             "running": len(self._active),
             "cpu_bound": self.held,
