@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import time
 from collections import Counter
@@ -93,6 +94,12 @@ def _claim_uid_block() -> tuple[socket.socket, int]:
             continue
         return lock, UID_BASE + slot * UID_BLOCK
     raise InfrastructureError(f"all {UID_SLOTS} program-uid blocks of this host are taken")
+
+
+def _peer_pid(sock: socket.socket) -> int:
+    """Pid of the process at the other end of a connected unix socket (SO_PEERCRED)."""
+    pid, _uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return int(pid)
 
 
 def _owner_alive(tag: str) -> bool:
@@ -403,7 +410,7 @@ class ContainerPool:
         finally:
             shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
-    def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
+    def _run_container(self, name: str, uid: int, sock_dir: Path) -> str:
         if self._closed:  # queued for a thread while the pool closed: start nothing
             raise InfrastructureError("pool is closed")
         s = self.settings
@@ -456,8 +463,8 @@ class ContainerPool:
             user="0:0",
             working_dir="/",
         )
-        container.reload()
-        return str(container.id), int(container.attrs["State"]["Pid"])
+        # No reload() for the init's pid: the agent's connection tells it (see _start_container).
+        return str(container.id)
 
     async def _start_container(self) -> Container:
         if not self._free_uids:
@@ -474,7 +481,7 @@ class ContainerPool:
             listener.listen(1)
             listener.setblocking(False)
             try:
-                docker_id, init_pid = await asyncio.to_thread(self._run_container, name, uid, sock_dir)
+                docker_id = await asyncio.to_thread(self._run_container, name, uid, sock_dir)
             except docker.errors.DockerException as exc:
                 raise DockerUnavailable(f"cannot start a sandbox container: {exc}") from exc
             loop = asyncio.get_running_loop()
@@ -494,6 +501,17 @@ class ContainerPool:
         finally:
             listener.close()
         path.unlink()  # connected: nobody else may ever connect
+        try:
+            # The peer's host pid (the kernel translates it into our pid namespace) is the agent's;
+            # its parent is the container's init. Saves a daemon round trip (inspect) per start.
+            init_pid = psutil.Process(_peer_pid(conn_sock)).ppid()
+            if docker_id not in Path(f"/proc/{init_pid}/cgroup").read_text():  # never a stranger's
+                raise OSError(f"pid {init_pid} is not in container {docker_id[:12]}")
+        except (OSError, psutil.Error) as exc:
+            conn_sock.close()
+            self._free_uids.append(uid)
+            await asyncio.to_thread(self._remove, name)
+            raise AgentLost(f"agent of {name} is gone as it connected: {exc}") from exc
         reader, writer = await asyncio.open_unix_connection(sock=conn_sock)
         conn = AgentConnection(reader, writer)
         container = Container(
