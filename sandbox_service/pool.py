@@ -2,10 +2,10 @@
 
 Each container runs the agent (``runners/agent.py``) and nothing else; the Docker daemon is called only
 to create and remove containers, never on the per-test path. A container is recycled (removed and
-replaced in the background) after a timeout, an OOM kill, a lost agent, a slow reset or
-``max_uses`` samples. Containers carry the label ``sandbox-service.pool`` (the configured prefix) and
-the owning process; at start-up, containers of owners that no longer run are removed, and at
-shutdown all of ours are.
+replaced in the background) after an OOM kill, a lost agent, leftover processes, a slow reset,
+``max_uses`` samples, or a timeout it is not proven clean after (``Lease.timed_out``). Containers
+carry the label ``sandbox-service.pool`` (the configured prefix) and the owning process; at
+start-up, containers of owners that no longer run are removed, and at shutdown all of ours are.
 
 Isolation flags (see ``architecture.md``): no network, read-only root, size-capped tmpfs work dirs,
 pids limit, memory = memory+swap, CPU quota, nofile/fsize/core ulimits, all capabilities dropped but
