@@ -26,7 +26,6 @@ signal it, or reach the host socket (mode 0600, owned by uid 0).
 Standard library only; runs on the image's Debian Python.
 """
 
-import argparse
 import json
 import os
 import select
@@ -94,7 +93,7 @@ class Agent:
         self.trusted_uid = trusted_uid  # the trusted side of assertion and call tests (boundary/)
         self.oom_path, self.oom_key = _oom_counter_path()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        zygote = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+        zygote = _script("zygote")
         self.zygote = subprocess.Popen(
             ["/usr/bin/python3", zygote, str(child.fileno())],
             pass_fds=[child.fileno()],
@@ -133,7 +132,13 @@ class Agent:
         return bool(self.program_pids())
 
     def sweep(self):
-        """Kill every process of the program uid and wipe the writable dirs. Returns (ms, leftover)."""
+        """Kill every process of the program uid and wipe the writable dirs.
+
+        Returns (ms, leftover processes, clean): ``clean`` is True only if, looked at after the
+        sweep, no process of either program uid is left and every writable dir is empty (a dir that
+        exists but cannot be listed is not clean). The host reuses a container after a timeout only
+        when it is clean (and its own look at the container's cgroup agrees).
+        """
         t0 = time.monotonic()
         if self.dirty():
             # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
@@ -142,7 +147,8 @@ class Agent:
                 if uid == self.uid or _live_pids((uid,)):
                     self._kill_as(uid, wipe=uid == self.uid)
         leftover = len(self.program_pids())
-        return (time.monotonic() - t0) * 1000.0, leftover
+        clean = not leftover and all(_empty(d) for d in WIPE_DIRS)
+        return (time.monotonic() - t0) * 1000.0, leftover, clean
 
     def _kill_as(self, uid, wipe):
         pid = os.fork()
@@ -300,7 +306,7 @@ class Agent:
             for name in req.get("collect", []):
                 collected.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
         # The main process is gone; whatever it left behind dies now, so the pipes reach EOF.
-        sweep_ms, leftover = self.sweep()
+        sweep_ms, leftover, clean = self.sweep()
         drain_until = time.monotonic() + DRAIN_GRACE_S
         while open_fds and time.monotonic() < drain_until:
             for fd, _ev in poller.poll(50):
@@ -324,6 +330,7 @@ class Agent:
             "stderr_bytes": counts[err_r],
             "sweep_ms": sweep_ms,
             "leftover": leftover,
+            "clean": clean,
             "collected": collected,
         }
         return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r])]
@@ -701,6 +708,16 @@ def _kill_all_and_wipe(wipe=True):
         _wipe(d)
 
 
+def _empty(top):
+    """True if ``top`` has no entries, or does not exist in this container."""
+    try:
+        return not os.listdir(top)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def _wipe(top):
     try:
         entries = os.listdir(top)
@@ -719,24 +736,38 @@ def _wipe(top):
             pass
 
 
+def _script(name):
+    """Path of the runner script ``name``: its bytecode (``name.pyc``, baked in at image build, see
+    docker/Dockerfile) when there is one, else its source. The root is read-only: nothing is cached
+    at run time, so a script started from source is compiled again in every container."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    pyc = os.path.join(here, name + ".pyc")
+    return pyc if os.path.exists(pyc) else os.path.join(here, name + ".py")
+
+
+def _args(argv):
+    """``--socket PATH --uid N --trusted-uid N`` (the host's fixed command line; argparse alone
+    costs ~10 ms of interpreter start-up per container)."""
+    opts = dict(zip(argv[::2], argv[1::2], strict=True))
+    if sorted(opts) != ["--socket", "--trusted-uid", "--uid"]:
+        raise SystemExit(f"usage: agent.py --socket PATH --uid N --trusted-uid N (got {argv!r})")
+    return opts["--socket"], int(opts["--uid"]), int(opts["--trusted-uid"])
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--socket", required=True)
-    parser.add_argument("--uid", type=int, required=True)
-    parser.add_argument("--trusted-uid", type=int, required=True)
-    args = parser.parse_args()
+    path, uid, trusted_uid = _args(sys.argv[1:])
     deadline = time.monotonic() + 30
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(args.socket)
+            sock.connect(path)
             break
         except OSError:
             sock.close()
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-    Agent(sock, args.uid, args.trusted_uid).serve()
+    Agent(sock, uid, trusted_uid).serve()
 
 
 if __name__ == "__main__":

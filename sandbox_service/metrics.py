@@ -25,6 +25,9 @@ _TEST_GAUGES = {
     "sleeping": "Runs whose CPU slot is lent (using under cpu_idle_fraction of a core)",
     "woken": "Lent runs that want CPU again, waiting for a slot",
     "waiting": "New runs waiting for a CPU slot",
+    "cells": "Session cells in progress per worker (counted in running, cpu_bound, sleeping too)",
+    "cells_cpu_bound": "Session cells holding a CPU slot",
+    "cells_sleeping": "Session cells whose CPU slot is lent",
 }
 
 

@@ -425,6 +425,7 @@ def test_metrics_endpoint(service: ServiceHarness) -> None:
     for name in service.dispatcher.workers:
         assert value("sandbox_pool_containers", worker=name) >= 2  # and more while tests sleep
         assert any(s.name == "sandbox_tests_running" and s.labels["worker"] == name for s in samples)
+        assert any(s.name == "sandbox_tests_cells" and s.labels["worker"] == name for s in samples)
         for gauge in ("cpu_bound", "sleeping", "woken", "waiting"):
             assert value(f"sandbox_tests_{gauge}", worker=name) == 0  # nothing runs between samples
         assert any(s.name == "sandbox_tests_reruns_total" for s in samples)
