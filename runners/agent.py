@@ -129,25 +129,26 @@ class Agent:
                     return True
             except OSError:
                 pass
-        return bool(self.program_pids())
+        return bool(self.program_pids()) or bool(_ipc_objects((self.uid, self.trusted_uid)))
 
     def sweep(self):
-        """Kill every process of the program uid and wipe the writable dirs.
+        """Kill every process of the program uids, wipe the writable dirs, remove their SysV IPC.
 
         Returns (ms, leftover processes, clean): ``clean`` is True only if, looked at after the
-        sweep, no process of either program uid is left and every writable dir is empty (a dir that
-        exists but cannot be listed is not clean). The host reuses a container after a timeout only
-        when it is clean (and its own look at the container's cgroup agrees).
+        sweep, no process or SysV IPC object of either program uid is left and every writable dir
+        is empty (a dir that exists but cannot be listed is not clean). The host reuses a container
+        after a timeout only when it is clean (and its own look at the container's cgroup agrees).
         """
         t0 = time.monotonic()
         if self.dirty():
             # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
             # The program's killer also wipes its writable dirs.
             for uid in (self.uid, self.trusted_uid):
-                if uid == self.uid or _live_pids((uid,)):
+                if uid == self.uid or _live_pids((uid,)) or _ipc_objects((uid,)):
                     self._kill_as(uid, wipe=uid == self.uid)
         leftover = len(self.program_pids())
-        clean = not leftover and all(_empty(d) for d in WIPE_DIRS)
+        ipc_left = _ipc_objects((self.uid, self.trusted_uid))
+        clean = not leftover and not ipc_left and all(_empty(d) for d in WIPE_DIRS)
         return (time.monotonic() - t0) * 1000.0, leftover, clean
 
     def _kill_as(self, uid, wipe):
@@ -706,6 +707,52 @@ def _kill_all_and_wipe(wipe=True):
         time.sleep(0.001)
     for d in WIPE_DIRS if wipe else ():
         _wipe(d)
+    _remove_ipc(uid)
+
+
+#: System V IPC objects live in the container's IPC namespace, not in any dir or process: a message
+#: queue or shared memory segment a program makes outlives it, and the next sample in the container
+#: could read it. The sweep removes those of the program uids (their creator may always remove them).
+_IPC_KINDS = ("shm", "sem", "msg")
+
+
+def _ipc_objects(uids):
+    """``(kind, id)`` of the SysV IPC objects owned or created by any of ``uids`` (/proc/sysvipc)."""
+    found = []
+    for kind in _IPC_KINDS:
+        try:
+            with open("/proc/sysvipc/" + kind, "rb") as f:
+                header, *rows = f.read().split(b"\n")
+        except OSError:
+            continue
+        names = header.split()
+        try:
+            owner, creator = names.index(b"uid"), names.index(b"cuid")
+        except ValueError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > max(owner, creator) and (int(cols[owner]) in uids or int(cols[creator]) in uids):
+                found.append((kind, int(cols[1])))
+    return found
+
+
+def _remove_ipc(uid):
+    """In the killer process (uid ``uid``): IPC_RMID every SysV IPC object of ``uid``."""
+    objects = _ipc_objects((uid,))
+    if not objects:
+        return
+    import ctypes  # only when there is something to remove: most sweeps never load it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, ident in objects:
+        if kind == "shm":
+            libc.shmctl(ident, ipc_rmid, None)
+        elif kind == "sem":
+            libc.semctl(ident, 0, ipc_rmid)
+        else:
+            libc.msgctl(ident, ipc_rmid, None)
 
 
 def _empty(top):
