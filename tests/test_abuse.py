@@ -171,7 +171,9 @@ libc.shmat.restype = ctypes.c_void_p
 class Msg(ctypes.Structure):
     _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 32)]
 """
-IPC_LEAVE = IPC_LIBC + r"""
+IPC_LEAVE = (
+    IPC_LIBC
+    + r"""
 q = libc.msgget(0x5EC1, 0o1666)
 assert libc.msgsnd(q, ctypes.byref(Msg(1, b"answer from sample one")), 32, 0) == 0
 shm = libc.shmget(0x5EC2, 4096, 0o1666)
@@ -182,10 +184,14 @@ if {spin}:  # until the CPU limit stops it
     while True:
         pass
 """
-IPC_LOOK = IPC_LIBC + r"""
+)
+IPC_LOOK = (
+    IPC_LIBC
+    + r"""
 found = [libc.msgget(0x5EC1, 0o666), libc.shmget(0x5EC2, 0, 0o666), libc.semget(0x5EC3, 0, 0o666)]
 print([open('/proc/sysvipc/' + k).read().count('\n') - 1 for k in ('msg', 'shm', 'sem')], found)
 """
+)
 
 
 @pytest.mark.parametrize("ending", ["exit", "cpu_timeout"])
