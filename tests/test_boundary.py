@@ -187,6 +187,10 @@ HACKS: dict[str, tuple[str, list[str]]] = {
         "    return a - b\n",
         ADD_TESTS,
     ),
+    "StopIteration out of the function ends the test's map early": (
+        "def add(a, b):\n    raise StopIteration\n",
+        ["assert all(map(lambda c: add(*c[0]) == c[1], [((1, 2), 3), ((2, 2), 4)]))"],
+    ),
     "read the test code to learn the answers": (
         "import os, re\n"
         "found = ''\n"
@@ -529,3 +533,19 @@ def test_hacks_get_no_reward_through_score(tmp_path: Path) -> None:
     assert len(rows) == len(HACKS), proc.stderr[-2000:]
     assert all(row.get("reward", 0.0) == 0.0 for row in rows), [r["id"] for r in rows if r.get("reward")]
     assert proc.returncode == 0, proc.stderr[-2000:]  # every sample scored: zero rewards are verdicts
+
+def test_next_of_a_program_iterator_still_ends_iteration(engine: EngineHarness) -> None:
+    src = (
+        "class Count:\n    def __init__(self, n):\n        self.i, self.n = 0, n\n"
+        "    def __iter__(self):\n        return self\n"
+        "    def __next__(self):\n        if self.i >= self.n:\n            raise StopIteration\n"
+        "        self.i += 1\n        return self.i\n"
+        "def gen(n):\n    yield from range(n)\n"
+    )
+    test = (
+        "assert list(Count(3)) == [1, 2, 3] and list(map(str, gen(2))) == ['0', '1']\n"
+        "import unittest\nclass T(unittest.TestCase):\n    def test_end(self):\n"
+        "        it = Count(0)\n        with self.assertRaises(StopIteration):\n            next(it)\n"
+    )
+    resp = engine.score(code_request("python", src, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]

@@ -28,6 +28,8 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   names of builtins (``abs``, ``sorted``, ...) are always this side's, even if the program shadows them
   (a program's ``abs`` returning 0 would pass every ``abs(x - y) < eps``). A test that fails where the
   program defines such a name says so in its message.
+- A program's ``StopIteration`` ends an iteration only out of ``next``; out of a call it is a
+  ``RuntimeError`` (it would end the test's ``all(map(check, cases))`` before any case).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
@@ -391,7 +393,7 @@ class Endpoint:
             _STATE["lost"] = f"the program exited ({_exit_text(reply['x'])}) while the test was running"
             raise ProgramExited(_STATE["lost"])
         if "e" in reply:
-            raise _exception(reply["e"])
+            raise _exception(reply["e"], op)
         if "r" not in reply:
             _STATE["lost"] = "the program sent a malformed reply"
             raise ProgramLost(_STATE["lost"])
@@ -453,8 +455,17 @@ def _public_attr(obj, name):
     raise BoundaryRefusal(f"refused: the program may not read {name!r} of a {cls.__name__} of the test")
 
 
-def _exception(info):
-    """The builtin exception standing for one the program raised."""
+_ENDS_ITERATION = (StopIteration, StopAsyncIteration)
+
+
+def _exception(info, op="call"):
+    """The builtin exception standing for one the program raised in ``op``.
+
+    A ``StopIteration`` ends an iteration only as the answer to ``next``: raised by a call (or any
+    other operation) it would end whatever iteration of the test's is running (``all(map(check,
+    cases))`` true after no case at all), so it arrives as a ``RuntimeError``, as PEP 479 makes it in
+    a generator.
+    """
     if type(info) is not dict:
         return RuntimeError("the program raised an exception")
     msg = info.get("msg") if type(info.get("msg")) is str else ""
@@ -465,6 +476,8 @@ def _exception(info):
         if isinstance(found, type) and issubclass(found, Exception):
             cls = found
             break
+    if issubclass(cls, _ENDS_ITERATION) and op != "next":
+        cls, msg = RuntimeError, f"the program raised {cls.__name__} out of {op!r}, not out of next()"
     try:
         exc = cls(msg)
     except Exception:
