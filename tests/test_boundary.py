@@ -534,6 +534,60 @@ def test_hacks_get_no_reward_through_score(tmp_path: Path) -> None:
     assert all(row.get("reward", 0.0) == 0.0 for row in rows), [r["id"] for r in rows if r.get("reward")]
     assert proc.returncode == 0, proc.stderr[-2000:]  # every sample scored: zero rewards are verdicts
 
+
+# -- hacks that need a name the test takes from the program (so not in HACKS, whose tests a plain
+#    correct `add` must pass): each with the honest program that passes the same test ----------------
+FAKE_UNITTEST = (
+    "class _NoBase:\n    def __mro_entries__(self, bases):\n        return (object,)\n"
+    "class _Module:\n    TestCase = _NoBase()\nunittest = _Module()\n" + WRONG_ADD
+)
+SWALLOWING_CM = (
+    "class Guard:\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n        return True\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("hack", "honest", "test"),
+    [
+        # a TestCase base that is the program's: its __mro_entries__ would make the class no TestCase
+        (FAKE_UNITTEST, "import unittest\ndef add(a, b):\n    return a + b\n", UNITTEST.replace("import unittest\n", "")),
+        # a program's context manager swallowing the failed assertion...
+        (SWALLOWING_CM + WRONG_ADD, SWALLOWING_CM + "def add(a, b):\n    return a + b\n", "with Guard():\n    assert add(1, 2) == 3\n"),
+        # ...the refusal of its own object...
+        (
+            SWALLOWING_CM + "def add(a, b):\n    return Guard()\n",
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
+        # ...or an exception it raised itself
+        (
+            SWALLOWING_CM + "def add(a, b):\n    raise ValueError\n",
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
+    ],
+    ids=["fake TestCase base", "context manager swallows the assertion", "... the refusal", "... its own raise"],
+)
+def test_hacks_through_names_the_test_takes_from_the_program(
+    engine: EngineHarness, hack: str, honest: str, test: str
+) -> None:
+    resp = engine.score(code_request("python", hack, [assertion(test)]))
+    assert resp.reward == 0.0 and verdict(resp) != "SANDBOX_ERROR", [t.message for t in resp.tests]
+    resp = engine.score(code_request("python", honest, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
+def test_a_program_context_manager_still_suppresses_what_the_test_raises(engine: EngineHarness) -> None:
+    src = (
+        "class suppress:\n    def __init__(self, *kinds):\n        self.kinds = kinds\n"
+        "    def __enter__(self):\n        return self\n"
+        "    def __exit__(self, kind, exc, tb):\n        return kind is not None and issubclass(kind, self.kinds)\n"
+    )
+    test = "with suppress(ZeroDivisionError):\n    1 / 0\nwith suppress(KeyError):\n    {}['k']\n"
+    resp = engine.score(code_request("python", src, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
 def test_next_of_a_program_iterator_still_ends_iteration(engine: EngineHarness) -> None:
     src = (
         "class Count:\n    def __init__(self, n):\n        self.i, self.n = 0, n\n"

@@ -30,6 +30,9 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   program defines such a name says so in its message.
 - A program's ``StopIteration`` ends an iteration only out of ``next``; out of a call it is a
   ``RuntimeError`` (it would end the test's ``all(map(check, cases))`` before any case).
+- A program's context manager may suppress what the test code raises, never a failed assertion, a
+  refusal, or an exception the program raised (``with guard(): assert f(x) == y`` must check). A test
+  class cannot derive from a program object (its ``__mro_entries__`` would choose the real bases).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
@@ -168,8 +171,16 @@ class Remote:
     def __enter__(self):
         return _ask("enter", self)
 
-    def __exit__(self, *exc):
-        return _ask("exit", self, *exc)
+    def __exit__(self, kind, exc, tb):
+        suppress = _ask("exit", self, kind, exc, tb)
+        if isinstance(exc, (AssertionError, BoundaryRefusal)) or getattr(exc, _FROM_PROGRAM, False):
+            return False  # a failed check, a refusal, or the program's own raise: never swallowed
+        return suppress
+
+    def __mro_entries__(self, bases):
+        # Asked by `class T(base)`: the program's answer would pick the test class's real bases
+        # (`unittest.TestCase` swapped for `object`: a TestCase class that never runs).
+        raise BoundaryRefusal(f"refused: a class of the test cannot derive from a {self._tname} of the program")
 
     def __hash__(self):
         return object.__hash__(self)
@@ -456,6 +467,7 @@ def _public_attr(obj, name):
 
 
 _ENDS_ITERATION = (StopIteration, StopAsyncIteration)
+_FROM_PROGRAM = "_sandbox_from_program"  # marks an exception raised by the program (see Remote.__exit__)
 
 
 def _exception(info, op="call"):
@@ -482,6 +494,7 @@ def _exception(info, op="call"):
         exc = cls(msg)
     except Exception:
         exc = Exception(msg)
+    setattr(exc, _FROM_PROGRAM, True)
     tb = info.get("tb")
     _STATE["program_tb"] = tb if type(tb) is str else ""
     return exc
