@@ -264,6 +264,19 @@ CONTROLS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("assert mid(P(0, 0), P(2, 4)) == P(9, 9)", "WRONG_ANSWER"),
         ],
     ),
+    "isinstance and issubclass with program classes": (
+        "class Shape:\n    pass\nclass Circle(Shape):\n    pass\ndef mk():\n    return Circle()\n",
+        [
+            ("assert isinstance(mk(), Circle) and isinstance(mk(), (int, Shape)) and issubclass(Circle, Shape)", "ACCEPTED"),
+            ("assert not isinstance(3, Shape) and not issubclass(Shape, Circle) and not isinstance(mk(), int)", "ACCEPTED"),
+            ("assert isinstance(Shape(), Circle)", "WRONG_ANSWER"),
+            (
+                "import unittest\nclass T(unittest.TestCase):\n    def test_type(self):\n"
+                "        self.assertIsInstance(mk(), Shape)\n",
+                "ACCEPTED",
+            ),
+        ],
+    ),
     "exceptions as builtin types": (
         "class BadInput(ValueError):\n    pass\n"
         "def root(x):\n    if x < 0:\n        raise BadInput('negative')\n    return x ** 0.5\n",

@@ -16,7 +16,8 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   ``list`` subclass) crosses as its builtin value, so its overrides never run here.
 - Two program objects are compared, and combined, by the program (dataclass equality, ``Vector + Vector``).
 - Calls, attributes, items, ``len``, ``iter``/``next``, ``in``, ``bool``, ``str``/``repr``, ``int``/
-  ``float`` of a program object are answered by the program; results that must be builtin (``len``,
+  ``float`` of a program object, and ``isinstance``/``issubclass`` against a program class, are
+  answered by the program; results that must be builtin (``len``,
   ``bool``, ``str``) are checked to be so. A program object is hashed by identity.
 - Mutable arguments (list, dict, set, bytearray) cross by value and their new contents are copied back
   after the call, so in-place mutation is visible to the test. Containers read from program objects are
@@ -202,6 +203,9 @@ class Remote:
     __bool__ = _typed("bool", bool)
     __str__ = _typed("str", str)
     __int__ = _typed("int", int)
+    # isinstance(x, ProgramClass), issubclass(...): asked of the class, in the program
+    __instancecheck__ = _typed("isinstance", bool)
+    __subclasscheck__ = _typed("issubclass", bool)
     __index__ = _typed("index", int)
     __float__ = _typed("float", float)
 
