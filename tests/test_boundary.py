@@ -616,3 +616,18 @@ def test_next_of_a_program_iterator_still_ends_iteration(engine: EngineHarness) 
     )
     resp = engine.score(code_request("python", src, [assertion(test)]))
     assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
+def test_the_program_cannot_make_the_test_side_run_a_main_module(engine: EngineHarness) -> None:
+    # The program's own side is untrusted: it may send any globals. A `__main__` submodule of the
+    # standard library (unittest's runs a TestProgram, venv's builds an environment) must never be
+    # imported on the test's side because the program named it.
+    forge = (
+        OPEN_FDS
+        + "import json, struct, time\n"
+        + "msg = json.dumps({'ready': {'__main__': {'#': 'm', 'v': 'unittest.__main__'}}}).encode()\n"
+        + "os.write(extra_fds()[0], struct.pack('>I', len(msg)) + msg)\n"
+        + "time.sleep(30)\n"
+    )
+    resp = engine.score(code_request("python", forge, [assertion("assert __main__.main")]))
+    assert verdict(resp) == "RUNTIME_ERROR" and "not shared" in resp.tests[0].message, resp.tests[0].message

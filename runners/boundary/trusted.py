@@ -314,7 +314,10 @@ def bind(name, value):
 
 
 def _stdlib_module(name):
-    if name.split(".")[0] not in sys.stdlib_module_names or name == "__main__":
+    parts = name.split(".")
+    # never a `__main__` (unittest's runs a TestProgram on import, venv's builds an environment): the
+    # name comes from the program's side, which may send any
+    if parts[0] not in sys.stdlib_module_names or "__main__" in parts:
         return None
     try:
         return __import__(name, fromlist=["_"])
