@@ -267,8 +267,14 @@ CONTROLS: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "isinstance and issubclass with program classes": (
         "class Shape:\n    pass\nclass Circle(Shape):\n    pass\ndef mk():\n    return Circle()\n",
         [
-            ("assert isinstance(mk(), Circle) and isinstance(mk(), (int, Shape)) and issubclass(Circle, Shape)", "ACCEPTED"),
-            ("assert not isinstance(3, Shape) and not issubclass(Shape, Circle) and not isinstance(mk(), int)", "ACCEPTED"),
+            (
+                "assert isinstance(mk(), Circle) and isinstance(mk(), (int, Shape)) and issubclass(Circle, Shape)",
+                "ACCEPTED",
+            ),
+            (
+                "assert not isinstance(3, Shape) and not issubclass(Shape, Circle) and not isinstance(mk(), int)",
+                "ACCEPTED",
+            ),
             ("assert isinstance(Shape(), Circle)", "WRONG_ANSWER"),
             (
                 "import unittest\nclass T(unittest.TestCase):\n    def test_type(self):\n"
@@ -554,18 +560,24 @@ FAKE_UNITTEST = (
     "class _NoBase:\n    def __mro_entries__(self, bases):\n        return (object,)\n"
     "class _Module:\n    TestCase = _NoBase()\nunittest = _Module()\n" + WRONG_ADD
 )
-SWALLOWING_CM = (
-    "class Guard:\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n        return True\n"
-)
+SWALLOWING_CM = "class Guard:\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n        return True\n"
 
 
 @pytest.mark.parametrize(
     ("hack", "honest", "test"),
     [
         # a TestCase base that is the program's: its __mro_entries__ would make the class no TestCase
-        (FAKE_UNITTEST, "import unittest\ndef add(a, b):\n    return a + b\n", UNITTEST.replace("import unittest\n", "")),
+        (
+            FAKE_UNITTEST,
+            "import unittest\ndef add(a, b):\n    return a + b\n",
+            UNITTEST.replace("import unittest\n", ""),
+        ),
         # a program's context manager swallowing the failed assertion...
-        (SWALLOWING_CM + WRONG_ADD, SWALLOWING_CM + "def add(a, b):\n    return a + b\n", "with Guard():\n    assert add(1, 2) == 3\n"),
+        (
+            SWALLOWING_CM + WRONG_ADD,
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
         # ...the refusal of its own object...
         (
             SWALLOWING_CM + "def add(a, b):\n    return Guard()\n",
@@ -579,7 +591,12 @@ SWALLOWING_CM = (
             "with Guard():\n    assert add(1, 2) == 3\n",
         ),
     ],
-    ids=["fake TestCase base", "context manager swallows the assertion", "... the refusal", "... its own raise"],
+    ids=[
+        "fake TestCase base",
+        "context manager swallows the assertion",
+        "... the refusal",
+        "... its own raise",
+    ],
 )
 def test_hacks_through_names_the_test_takes_from_the_program(
     engine: EngineHarness, hack: str, honest: str, test: str

@@ -181,7 +181,7 @@ class Remote:
     def __mro_entries__(self, bases):
         # Asked by `class T(base)`: the program's answer would pick the test class's real bases
         # (`unittest.TestCase` swapped for `object`: a TestCase class that never runs).
-        raise BoundaryRefusal(f"refused: a class of the test cannot derive from a {self._tname} of the program")
+        raise BoundaryRefusal(f"refused: a class of the test cannot derive from a program {self._tname}")
 
     def __hash__(self):
         return object.__hash__(self)
