@@ -590,12 +590,27 @@ SWALLOWING_CM = "class Guard:\n    def __enter__(self):\n        return self\n  
             SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
             "with Guard():\n    assert add(1, 2) == 3\n",
         ),
+        # a check inside a callback of the test, which the program calls and whose failure it catches
+        (
+            "def visit(xs, cb):\n    for x in xs:\n        try:\n            cb(x * 0)\n"
+            "        except BaseException:\n            pass\n",
+            "def visit(xs, cb):\n    for x in xs:\n        cb(x)\n",
+            "def cb(v):\n    assert v > 0\nvisit([1, 2], cb)\n",
+        ),
+        (
+            "class N:\n    pass\ndef visit(xs, cb):\n    for x in xs:\n        try:\n            cb(N())\n"
+            "        except BaseException:\n            pass\n",
+            "def visit(xs, cb):\n    for x in xs:\n        cb(x)\n",
+            "def cb(v):\n    assert v > 0\nvisit([1, 2], cb)\n",
+        ),
     ],
     ids=[
         "fake TestCase base",
         "context manager swallows the assertion",
         "... the refusal",
         "... its own raise",
+        "program catches the assertion in the test's callback",
+        "... the refusal there",
     ],
 )
 def test_hacks_through_names_the_test_takes_from_the_program(

@@ -34,6 +34,8 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
 - A program's context manager may suppress what the test code raises, never a failed assertion, a
   refusal, or an exception the program raised (``with guard(): assert f(x) == y`` must check). A test
   class cannot derive from a program object (its ``__mro_entries__`` would choose the real bases).
+- A failed assertion (or a refusal) in a callback of the test fails the test, even if the program
+  that called the callback catches it.
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
@@ -77,7 +79,7 @@ class _MainExit(BaseException):
     """``unittest.main()`` (with ``exit=True``) ended the test code, as it ends a script."""
 
 
-_STATE = {"lost": None, "endpoint": None, "program_tb": ""}
+_STATE = {"lost": None, "endpoint": None, "program_tb": "", "callback_failure": None}
 
 
 def _ask(op, *args, **kwargs):
@@ -442,6 +444,10 @@ class Endpoint:
         except ProgramLost:
             raise
         except Exception as exc:
+            if isinstance(exc, AssertionError | BoundaryRefusal) and _STATE["callback_failure"] is None:
+                # a check of the test failed in a callback the program called: the program may catch
+                # it, the test has failed all the same
+                _STATE["callback_failure"] = exc
             reply = {"e": wire.exc_info(exc)}
         self.chan.send(reply)
 
@@ -717,6 +723,10 @@ def run(req, status_fd, chan_fd):
     _run_assertions(test_source, program_globals, outcome)
     if _STATE["lost"] is not None:
         report("lost", _STATE["lost"])
+    failure = _STATE["callback_failure"]
+    if failure is not None:
+        kind = "fail" if isinstance(failure, AssertionError) else "error"
+        outcome.fail(kind, "in a callback the program called: " + _describe(failure, outcome.lines))
     if outcome.first is not None:
         kind, message = outcome.first
         try:
