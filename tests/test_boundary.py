@@ -663,3 +663,41 @@ def test_the_program_cannot_make_the_test_side_run_a_main_module(engine: EngineH
     )
     resp = engine.score(code_request("python", forge, [assertion("assert __main__.main")]))
     assert verdict(resp) == "RUNTIME_ERROR" and "not shared" in resp.tests[0].message, resp.tests[0].message
+
+
+# Test code whose checks never run would pass every program: each of these must fail a wrong add
+# (and the async ones, which can run, pass a correct one).
+NEVER_RUN = {
+    "async test function": ("async def test_add():\n    assert add(1, 2) == 3\n", "ACCEPTED"),
+    "async check(candidate) never awaited": (
+        "async def check(candidate):\n    assert candidate(1, 2) == 3\ncheck(add)\n",
+        "RUNTIME_ERROR",
+    ),
+    "yield-style test function": ("def test_add():\n    assert add(1, 2) == 3\n    yield\n", "RUNTIME_ERROR"),
+    "async method of a plain TestCase": (
+        "import unittest\nclass T(unittest.TestCase):\n    async def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n",
+        "RUNTIME_ERROR",
+    ),
+    "generator method of a TestCase": (
+        "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n        yield\n",
+        "RUNTIME_ERROR",
+    ),
+    "IsolatedAsyncioTestCase (runs)": (
+        "import unittest\nclass T(unittest.IsolatedAsyncioTestCase):\n    async def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n",
+        "ACCEPTED",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NEVER_RUN))
+def test_test_code_whose_checks_never_run_passes_nothing(engine: EngineHarness, name: str) -> None:
+    test, correct_verdict = NEVER_RUN[name]
+    wrong = engine.score(code_request("python", WRONG_ADD, [assertion(test)]))
+    assert wrong.reward == 0.0 and verdict(wrong) != "SANDBOX_ERROR", [t.message for t in wrong.tests]
+    right = engine.score(code_request("python", "def add(a, b):\n    return a + b\n", [assertion(test)]))
+    assert verdict(right) == correct_verdict, [t.message for t in right.tests]
+    if correct_verdict != "ACCEPTED":
+        assert "never" in right.tests[0].message, right.tests[0].message

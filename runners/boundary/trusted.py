@@ -36,6 +36,9 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   class cannot derive from a program object (its ``__mro_entries__`` would choose the real bases).
 - A failed assertion (or a refusal) in a callback of the test fails the test, even if the program
   that called the callback catches it.
+- Test code whose checks would never run fails: a coroutine it never awaits, a ``yield``-style test
+  function, a coroutine or generator method of a plain ``TestCase``; ``async def test_*`` functions
+  run with ``asyncio.run`` (program coroutines cannot be awaited across the boundary).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
@@ -45,12 +48,14 @@ module-level ``test*`` functions the test code defines are called after it, as p
 """
 
 import builtins
+import inspect
 import json
 import os
 import sys
 import traceback
 import types
 import unittest
+import warnings
 
 from . import codec as wire
 
@@ -583,6 +588,15 @@ def _run_testcases(ns, ran, outcome):
             and value not in ran
         ):
             ran.add(value)
+            async_case = getattr(sys.modules.get("unittest.async_case"), "IsolatedAsyncioTestCase", None)
+            if async_case is None or not issubclass(value, async_case):
+                for name in unittest.defaultTestLoader.getTestCaseNames(value):
+                    if _never_runs(getattr(value, name, None)):
+                        outcome.fail(
+                            "error",
+                            f"{value.__name__}.{name} never runs: a TestCase does not run "
+                            "a coroutine or generator method (IsolatedAsyncioTestCase runs async ones)",
+                        )
             result = unittest.TestResult()
             unittest.defaultTestLoader.loadTestsFromTestCase(value).run(result)
             for test, text in result.failures:
@@ -621,18 +635,42 @@ def _run_assertions(test_source, program_globals, outcome):
     except SyntaxError as exc:
         outcome.fail("error", f"the test code does not compile: {exc}")
         return
-    try:
-        exec(code, ns)
-    except _MainExit:
-        pass
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            outcome.fail("fail", f"the test code exited with status {exc.code}")
-    except BaseException as exc:
-        outcome.exception(exc)
-        return
-    _run_testcases(ns, ran, outcome)
-    _run_test_functions(ns, outcome)
+    with warnings.catch_warnings(record=True) as log:
+        warnings.filterwarnings("always", "coroutine .* was never awaited", RuntimeWarning)
+        ended = True  # the test code ran to its end (or to unittest.main() / a clean exit)
+        try:
+            exec(code, ns)
+        except _MainExit:
+            pass
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                outcome.fail("fail", f"the test code exited with status {exc.code}")
+        except BaseException as exc:
+            outcome.exception(exc)
+            ended = False
+        if ended:
+            _run_testcases(ns, ran, outcome)
+            _run_test_functions(ns, outcome)
+    _unawaited(log, outcome)
+
+
+def _never_runs(function):
+    """A test that calling runs nothing of: a generator or (outside asyncio) a coroutine function."""
+    return (
+        inspect.isgeneratorfunction(function)
+        or inspect.iscoroutinefunction(function)
+        or inspect.isasyncgenfunction(function)
+    )
+
+
+def _unawaited(log, outcome):
+    """Fail on a coroutine the test code created and dropped (``check(add)`` of an ``async def check``):
+    its checks never ran. Other warnings are shown as they would have been."""
+    for w in log:
+        if issubclass(w.category, RuntimeWarning) and "was never awaited" in str(w.message):
+            outcome.fail("error", f"the test code's checks never ran: {w.message}")
+        else:
+            sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
 
 
 def _shadow_note(code, program_globals):
@@ -660,7 +698,14 @@ def _run_test_functions(ns, outcome):
             and value.__code__.co_filename == "<test>"
         ):
             try:
-                value()
+                if inspect.iscoroutinefunction(value):
+                    import asyncio
+
+                    asyncio.run(value())  # as pytest's asyncio plugin would
+                elif _never_runs(value):
+                    raise TypeError("a yield-style test function never runs its checks")
+                else:
+                    value()
             except BaseException as exc:
                 first = outcome.first
                 outcome.exception(exc)
