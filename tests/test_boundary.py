@@ -701,3 +701,14 @@ def test_test_code_whose_checks_never_run_passes_nothing(engine: EngineHarness, 
     assert verdict(right) == correct_verdict, [t.message for t in right.tests]
     if correct_verdict != "ACCEPTED":
         assert "never" in right.tests[0].message, right.tests[0].message
+
+
+def test_a_check_function_nobody_calls_is_an_error(engine: EngineHarness) -> None:
+    # HumanEval's `test` field without the `check(entry_point)` line: nothing would be checked.
+    bare = "def check(candidate):\n    assert candidate(1, 2) == 3\n"
+    resp = engine.score(code_request("python", WRONG_ADD, [assertion(bare)]))
+    assert verdict(resp) == "RUNTIME_ERROR" and "never calls" in resp.tests[0].message, resp.tests[0].message
+    called = engine.score(
+        code_request("python", "def add(a, b):\n    return a + b\n", [assertion(bare + "check(add)\n")])
+    )
+    assert verdict(called) == "ACCEPTED", called.tests[0].message

@@ -37,7 +37,7 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
 - A failed assertion (or a refusal) in a callback of the test fails the test, even if the program
   that called the callback catches it.
 - Test code whose checks would never run fails: a coroutine it never awaits, a ``yield``-style test
-  function, a coroutine or generator method of a plain ``TestCase``; ``async def test_*`` functions
+  function, a coroutine or generator method of a plain ``TestCase``, a ``check`` nothing calls; ``async def test_*`` functions
   run with ``asyncio.run`` (program coroutines cannot be awaited across the boundary).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
@@ -47,6 +47,7 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
 module-level ``test*`` functions the test code defines are called after it, as pytest would.
 """
 
+import ast
 import builtins
 import inspect
 import json
@@ -635,6 +636,9 @@ def _run_assertions(test_source, program_globals, outcome):
     except SyntaxError as exc:
         outcome.fail("error", f"the test code does not compile: {exc}")
         return
+    if _uncalled_check(test_source):
+        outcome.fail("error", "the test code defines check() but never calls it: nothing would be checked")
+        return
     with warnings.catch_warnings(record=True) as log:
         warnings.filterwarnings("always", "coroutine .* was never awaited", RuntimeWarning)
         ended = True  # the test code ran to its end (or to unittest.main() / a clean exit)
@@ -652,6 +656,18 @@ def _run_assertions(test_source, program_globals, outcome):
             _run_testcases(ns, ran, outcome)
             _run_test_functions(ns, outcome)
     _unawaited(log, outcome)
+
+
+def _uncalled_check(test_source):
+    """HumanEval's test code without its ``check(entry_point)`` line: a top-level ``check`` that no code
+    refers to (every program would pass)."""
+    tree = ast.parse(test_source)
+    defined = any(
+        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "check" for n in tree.body
+    )
+    return defined and not any(
+        isinstance(n, ast.Name) and n.id == "check" and isinstance(n.ctx, ast.Load) for n in ast.walk(tree)
+    )
 
 
 def _never_runs(function):
