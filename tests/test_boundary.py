@@ -684,6 +684,15 @@ NEVER_RUN = {
         "        self.assertEqual(add(1, 2), 3)\n        yield\n",
         "RUNTIME_ERROR",
     ),
+    "pytest-style test class": (
+        "class TestAdd:\n    def setup_method(self, method):\n        self.x = 1\n"
+        "    def test_small(self):\n        assert add(self.x, 2) == 3\n",
+        "ACCEPTED",
+    ),
+    "doctest.testmod with a failing example": (
+        "import doctest\ndef t():\n    '''\n    >>> add(1, 2)\n    3\n    '''\ndoctest.testmod()\n",
+        "ACCEPTED",
+    ),
     "IsolatedAsyncioTestCase (runs)": (
         "import unittest\nclass T(unittest.IsolatedAsyncioTestCase):\n    async def test_a(self):\n"
         "        self.assertEqual(add(1, 2), 3)\n",

@@ -37,14 +37,17 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
 - A failed assertion (or a refusal) in a callback of the test fails the test, even if the program
   that called the callback catches it.
 - Test code whose checks would never run fails: a coroutine it never awaits, a ``yield``-style test
-  function, a coroutine or generator method of a plain ``TestCase``, a ``check`` nothing calls; ``async def test_*`` functions
-  run with ``asyncio.run`` (program coroutines cannot be awaited across the boundary).
+  function, a coroutine or generator method of a plain ``TestCase``, a ``check`` nothing calls; a
+  failing ``doctest.testmod()`` example fails the test; pytest-style ``Test*`` classes are run;
+  ``async def test_*`` functions run with ``asyncio.run`` (program coroutines cannot be awaited
+  across the boundary).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
 ``unittest.TestCase`` classes the test code defines are run whether or not it calls ``unittest.main()``
 (``main`` itself runs the classes defined so far, then ends the test code as it would the script);
-module-level ``test*`` functions the test code defines are called after it, as pytest would.
+module-level ``test*`` functions and ``Test*`` classes the test code defines are run after it, as pytest
+would run them.
 """
 
 import ast
@@ -631,6 +634,8 @@ def _run_assertions(test_source, program_globals, outcome):
         return types.SimpleNamespace(result=None)
 
     unittest.main = main
+    if "doctest" in test_source:
+        _doctest_fails_loudly()
     try:
         code = compile(test_source, "<test>", "exec")
     except SyntaxError as exc:
@@ -656,6 +661,22 @@ def _run_assertions(test_source, program_globals, outcome):
             _run_testcases(ns, ran, outcome)
             _run_test_functions(ns, outcome)
     _unawaited(log, outcome)
+
+
+def _doctest_fails_loudly():
+    """``doctest.testmod()``/``testfile()`` report failing examples and return: make failures raise."""
+    import doctest
+
+    def loud(run):
+        def wrapper(*args, **kwargs):
+            result = run(*args, **kwargs)
+            if result.failed:
+                raise AssertionError(f"doctest: {result.failed} of {result.attempted} examples failed")
+            return result
+
+        return wrapper
+
+    doctest.testmod, doctest.testfile = loud(doctest.testmod), loud(doctest.testfile)
 
 
 def _uncalled_check(test_source):
@@ -707,27 +728,47 @@ def _shadow_note(code, program_globals):
 
 
 def _run_test_functions(ns, outcome):
+    """pytest's shapes: module-level ``test*`` functions, and ``test*`` methods of ``Test*`` classes
+    (each on a fresh instance, with ``setup_method``/``teardown_method``), as pytest collects them."""
     for name, value in list(ns.items()):
-        if (
-            name.startswith("test")
-            and type(value) is types.FunctionType
-            and value.__code__.co_filename == "<test>"
+        if not name.startswith(("test", "Test")):
+            continue
+        if type(value) is types.FunctionType and value.__code__.co_filename == "<test>":
+            _run_test_function(name, value, outcome)
+        elif (
+            isinstance(value, type)
+            and name.startswith("Test")
+            and value.__module__ == "__main__"
+            and not issubclass(value, unittest.TestCase)
         ):
-            try:
-                if inspect.iscoroutinefunction(value):
-                    import asyncio
+            for attr in [a for a in dir(value) if a.startswith("test")]:
+                if callable(getattr(value, attr, None)):
+                    _run_test_function(f"{name}.{attr}", None, outcome, cls=value, method=attr)
 
-                    asyncio.run(value())  # as pytest's asyncio plugin would
-                elif _never_runs(value):
-                    raise TypeError("a yield-style test function never runs its checks")
-                else:
-                    value()
-            except BaseException as exc:
-                first = outcome.first
-                outcome.exception(exc)
-                if first is None and outcome.first is not None:
-                    kind, message = outcome.first
-                    outcome.first = (kind, f"{name}: {message}")
+
+def _run_test_function(name, function, outcome, cls=None, method=None):
+    try:
+        if cls is not None:
+            instance = cls()  # a class pytest cannot instantiate fails here rather than passing
+            function = getattr(instance, method)
+            if hasattr(instance, "setup_method"):
+                instance.setup_method(function)
+        if inspect.iscoroutinefunction(function):
+            import asyncio
+
+            asyncio.run(function())  # as pytest's asyncio plugin would
+        elif _never_runs(function):
+            raise TypeError("a yield-style test function never runs its checks")
+        else:
+            function()
+        if cls is not None and hasattr(instance, "teardown_method"):
+            instance.teardown_method(function)
+    except BaseException as exc:
+        first = outcome.first
+        outcome.exception(exc)
+        if first is None and outcome.first is not None:
+            kind, message = outcome.first
+            outcome.first = (kind, f"{name}: {message}")
 
 
 def _json_default(obj):
