@@ -693,6 +693,7 @@ NEVER_RUN = {
         "import doctest\ndef t():\n    '''\n    >>> add(1, 2)\n    3\n    '''\ndoctest.testmod()\n",
         "ACCEPTED",
     ),
+    "assert on a (condition, message) tuple": ("assert (add(1, 2) == 3, 'add is wrong')\n", "ACCEPTED"),
     "IsolatedAsyncioTestCase (runs)": (
         "import unittest\nclass T(unittest.IsolatedAsyncioTestCase):\n    async def test_a(self):\n"
         "        self.assertEqual(add(1, 2), 3)\n",

@@ -38,7 +38,8 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   that called the callback catches it.
 - Test code whose checks would never run fails: a coroutine it never awaits, a ``yield``-style test
   function, a coroutine or generator method of a plain ``TestCase``, a ``check`` nothing calls; a
-  failing ``doctest.testmod()`` example fails the test; pytest-style ``Test*`` classes are run;
+  failing ``doctest.testmod()`` example fails the test; ``assert (cond, "message")`` (a tuple, always
+  true) is read as ``assert cond, "message"``; pytest-style ``Test*`` classes are run;
   ``async def test_*`` functions run with ``asyncio.run`` (program coroutines cannot be awaited
   across the boundary).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
@@ -637,11 +638,14 @@ def _run_assertions(test_source, program_globals, outcome):
     if "doctest" in test_source:
         _doctest_fails_loudly()
     try:
-        code = compile(test_source, "<test>", "exec")
-    except SyntaxError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # "assertion is always true": mended below
+            tree = ast.parse(test_source, "<test>")
+        code = compile(_intended_asserts(tree), "<test>", "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
         outcome.fail("error", f"the test code does not compile: {exc}")
         return
-    if _uncalled_check(test_source):
+    if _uncalled_check(tree):
         outcome.fail("error", "the test code defines check() but never calls it: nothing would be checked")
         return
     with warnings.catch_warnings(record=True) as log:
@@ -679,10 +683,20 @@ def _doctest_fails_loudly():
     doctest.testmod, doctest.testfile = loud(doctest.testmod), loud(doctest.testfile)
 
 
-def _uncalled_check(test_source):
+def _intended_asserts(tree):
+    """``assert (cond, "message")`` asserts a non-empty tuple, always true (every program would pass):
+    it is read as the ``assert cond, "message"`` it was meant to be."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Tuple) and node.msg is None:
+            items = node.test.elts
+            if 1 <= len(items) <= 2 and not any(isinstance(x, ast.Starred) for x in items):
+                node.test, node.msg = items[0], items[1] if len(items) == 2 else None
+    return tree
+
+
+def _uncalled_check(tree):
     """HumanEval's test code without its ``check(entry_point)`` line: a top-level ``check`` that no code
     refers to (every program would pass)."""
-    tree = ast.parse(test_source)
     defined = any(
         isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "check" for n in tree.body
     )
