@@ -53,7 +53,6 @@ would run them.
 
 import ast
 import builtins
-import inspect
 import json
 import os
 import sys
@@ -63,6 +62,7 @@ import unittest
 import warnings
 
 from . import codec as wire
+from . import suites
 
 __all__ = ["BoundaryRefusal", "ProgramExited", "ProgramLost", "Remote", "run"]
 
@@ -571,6 +571,9 @@ class _Outcome:
         if self.first is None:
             self.first = (kind, message)
 
+    def lost(self):
+        return _STATE["lost"] is not None
+
     def exception(self, exc):
         traceback.print_exception(exc)
         if _STATE["program_tb"]:
@@ -581,40 +584,6 @@ class _Outcome:
             self.fail("fail", _describe(exc, self.lines))
         else:
             self.fail("error", _describe(exc, self.lines))
-
-
-def _run_testcases(ns, ran, outcome):
-    """Run the TestCase classes the test code defined (each once); failures name the test method."""
-    for value in list(ns.values()):
-        if (
-            isinstance(value, type)
-            and issubclass(value, unittest.TestCase)
-            and value.__module__ == "__main__"
-            and value not in ran
-        ):
-            ran.add(value)
-            async_case = getattr(sys.modules.get("unittest.async_case"), "IsolatedAsyncioTestCase", None)
-            if async_case is None or not issubclass(value, async_case):
-                for name in unittest.defaultTestLoader.getTestCaseNames(value):
-                    if _never_runs(getattr(value, name, None)):
-                        outcome.fail(
-                            "error",
-                            f"{value.__name__}.{name} never runs: a TestCase does not run "
-                            "a coroutine or generator method (IsolatedAsyncioTestCase runs async ones)",
-                        )
-            result = unittest.TestResult()
-            unittest.defaultTestLoader.loadTestsFromTestCase(value).run(result)
-            for test, text in result.failures:
-                sys.stderr.write(text)
-                last = text.strip().splitlines()[-1] if text.strip() else ""
-                outcome.fail("fail", f"FAIL: {test.id().removeprefix('__main__.')}: {last[:300]}")
-            for test, text in result.errors:
-                sys.stderr.write(text)
-                last = text.strip().splitlines()[-1] if text.strip() else ""
-                kind = "lost" if _STATE["lost"] else "error"
-                outcome.fail(kind, f"ERROR: {test.id().removeprefix('__main__.')}: {last[:300]}")
-            for test in result.unexpectedSuccesses:
-                outcome.fail("fail", f"unexpected success: {test.id().removeprefix('__main__.')}")
 
 
 def _run_assertions(test_source, program_globals, outcome):
@@ -629,23 +598,23 @@ def _run_assertions(test_source, program_globals, outcome):
     ran = set()
 
     def main(*args, exit=True, **kwargs):  # noqa: A002  (unittest.main's own keyword)
-        _run_testcases(ns, ran, outcome)
+        suites.run_testcases(ns, ran, outcome)
         if exit:
             raise _MainExit
         return types.SimpleNamespace(result=None)
 
     unittest.main = main
     if "doctest" in test_source:
-        _doctest_fails_loudly()
+        suites.doctest_fails_loudly()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SyntaxWarning)  # "assertion is always true": mended below
             tree = ast.parse(test_source, "<test>")
-        code = compile(_intended_asserts(tree), "<test>", "exec")
+        code = compile(suites.intended_asserts(tree), "<test>", "exec")
     except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
         outcome.fail("error", f"the test code does not compile: {exc}")
         return
-    if _uncalled_check(tree):
+    if suites.uncalled_check(tree):
         outcome.fail("error", "the test code defines check() but never calls it: nothing would be checked")
         return
     with warnings.catch_warnings(record=True) as log:
@@ -662,66 +631,9 @@ def _run_assertions(test_source, program_globals, outcome):
             outcome.exception(exc)
             ended = False
         if ended:
-            _run_testcases(ns, ran, outcome)
-            _run_test_functions(ns, outcome)
-    _unawaited(log, outcome)
-
-
-def _doctest_fails_loudly():
-    """``doctest.testmod()``/``testfile()`` report failing examples and return: make failures raise."""
-    import doctest
-
-    def loud(run):
-        def wrapper(*args, **kwargs):
-            result = run(*args, **kwargs)
-            if result.failed:
-                raise AssertionError(f"doctest: {result.failed} of {result.attempted} examples failed")
-            return result
-
-        return wrapper
-
-    doctest.testmod, doctest.testfile = loud(doctest.testmod), loud(doctest.testfile)
-
-
-def _intended_asserts(tree):
-    """``assert (cond, "message")`` asserts a non-empty tuple, always true (every program would pass):
-    it is read as the ``assert cond, "message"`` it was meant to be."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assert) and isinstance(node.test, ast.Tuple) and node.msg is None:
-            items = node.test.elts
-            if 1 <= len(items) <= 2 and not any(isinstance(x, ast.Starred) for x in items):
-                node.test, node.msg = items[0], items[1] if len(items) == 2 else None
-    return tree
-
-
-def _uncalled_check(tree):
-    """HumanEval's test code without its ``check(entry_point)`` line: a top-level ``check`` that no code
-    refers to (every program would pass)."""
-    defined = any(
-        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "check" for n in tree.body
-    )
-    return defined and not any(
-        isinstance(n, ast.Name) and n.id == "check" and isinstance(n.ctx, ast.Load) for n in ast.walk(tree)
-    )
-
-
-def _never_runs(function):
-    """A test that calling runs nothing of: a generator or (outside asyncio) a coroutine function."""
-    return (
-        inspect.isgeneratorfunction(function)
-        or inspect.iscoroutinefunction(function)
-        or inspect.isasyncgenfunction(function)
-    )
-
-
-def _unawaited(log, outcome):
-    """Fail on a coroutine the test code created and dropped (``check(add)`` of an ``async def check``):
-    its checks never ran. Other warnings are shown as they would have been."""
-    for w in log:
-        if issubclass(w.category, RuntimeWarning) and "was never awaited" in str(w.message):
-            outcome.fail("error", f"the test code's checks never ran: {w.message}")
-        else:
-            sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line))
+            suites.run_testcases(ns, ran, outcome)
+            suites.run_test_functions(ns, outcome)
+    suites.unawaited(log, outcome)
 
 
 def _shadow_note(code, program_globals):
@@ -739,50 +651,6 @@ def _shadow_note(code, program_globals):
         f" (note: the program defines {', '.join(shadowed)}; the test code's {', '.join(shadowed)} is "
         "the builtin, never the program's)"
     )
-
-
-def _run_test_functions(ns, outcome):
-    """pytest's shapes: module-level ``test*`` functions, and ``test*`` methods of ``Test*`` classes
-    (each on a fresh instance, with ``setup_method``/``teardown_method``), as pytest collects them."""
-    for name, value in list(ns.items()):
-        if not name.startswith(("test", "Test")):
-            continue
-        if type(value) is types.FunctionType and value.__code__.co_filename == "<test>":
-            _run_test_function(name, value, outcome)
-        elif (
-            isinstance(value, type)
-            and name.startswith("Test")
-            and value.__module__ == "__main__"
-            and not issubclass(value, unittest.TestCase)
-        ):
-            for attr in [a for a in dir(value) if a.startswith("test")]:
-                if callable(getattr(value, attr, None)):
-                    _run_test_function(f"{name}.{attr}", None, outcome, cls=value, method=attr)
-
-
-def _run_test_function(name, function, outcome, cls=None, method=None):
-    try:
-        if cls is not None:
-            instance = cls()  # a class pytest cannot instantiate fails here rather than passing
-            function = getattr(instance, method)
-            if hasattr(instance, "setup_method"):
-                instance.setup_method(function)
-        if inspect.iscoroutinefunction(function):
-            import asyncio
-
-            asyncio.run(function())  # as pytest's asyncio plugin would
-        elif _never_runs(function):
-            raise TypeError("a yield-style test function never runs its checks")
-        else:
-            function()
-        if cls is not None and hasattr(instance, "teardown_method"):
-            instance.teardown_method(function)
-    except BaseException as exc:
-        first = outcome.first
-        outcome.exception(exc)
-        if first is None and outcome.first is not None:
-            kind, message = outcome.first
-            outcome.first = (kind, f"{name}: {message}")
 
 
 def _json_default(obj):
