@@ -61,6 +61,10 @@ JSON_CASES = [
     ('"abc"', '"abc"', False, True),
     ('"abc"', '"abd"', False, False),
     ("1", "not json", False, False),
+    # an int past float's range is a verdict, not an OverflowError
+    ("1.5", "1" + "0" * 400, True, False),
+    ("1" + "0" * 400, "1e308", True, False),
+    ("1" + "0" * 400, "1" + "0" * 400, True, True),
 ]
 
 
