@@ -722,3 +722,33 @@ def test_a_check_function_nobody_calls_is_an_error(engine: EngineHarness) -> Non
         code_request("python", "def add(a, b):\n    return a + b\n", [assertion(bare + "check(add)\n")])
     )
     assert verdict(called) == "ACCEPTED", called.tests[0].message
+
+
+def test_call_tests_take_integers_of_any_length(engine: EngineHarness) -> None:
+    # factorial(2000) has 5736 digits, past the 4300 Python converts by default
+    big = "def fact(n):\n    r = 1\n    for i in range(2, n + 1):\n        r *= i\n    return r\n"
+    digits = "".join(str(d) for d in _factorial_digits(2000))
+    good = engine.score(code_request("python", big, [call("fact", "[2000]", digits)]))
+    assert verdict(good) == "ACCEPTED", good.tests[0].message
+    off = big.replace("return r", "return r + 1")
+    assert (
+        verdict(engine.score(code_request("python", off, [call("fact", "[2000]", digits)]))) == "WRONG_ANSWER"
+    )
+    echo = "def same(x):\n    return x\n"
+    assert (
+        verdict(engine.score(code_request("python", echo, [call("same", f"[{digits}]", digits)])))
+        == "ACCEPTED"
+    )
+
+
+def _factorial_digits(n: int) -> list[int]:
+    """n!'s decimal digits, without int-to-str (limited to 4300 digits here)."""
+    digits = [1]  # little-endian
+    for k in range(2, n + 1):
+        carry = 0
+        for i, d in enumerate(digits):
+            carry, digits[i] = divmod(d * k + carry, 10)
+        while carry:
+            carry, d = divmod(carry, 10)
+            digits.append(d)
+    return digits[::-1]

@@ -722,6 +722,7 @@ def run(req, status_fd, chan_fd):
 
 
 def _run_call(req, args_json, program_globals, report):
+    sys.set_int_max_str_digits(0)  # arguments and results: integers of any length
     args = json.loads(args_json)
     try:
         result = _resolve(program_globals, req["function"])(*args)
@@ -732,7 +733,6 @@ def _run_call(req, args_json, program_globals, report):
         if _STATE["program_tb"]:
             sys.stderr.write(_STATE["program_tb"])
         report("error", f"{type(exc).__name__}: {exc}"[:STATUS_TEXT_LIMIT])
-    sys.set_int_max_str_digits(0)
     try:
         text = json.dumps(result, default=_json_default)
     except (TypeError, ValueError) as exc:
