@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["DEFAULT_FLOAT_TOL", "compare_json", "compare_output"]
+__all__ = ["DEFAULT_FLOAT_TOL", "compare_json", "compare_output", "load_json"]
 
 #: Tolerance FLOAT uses when a request sets neither ``abs_tol`` nor ``rel_tol``.
 DEFAULT_FLOAT_TOL = 1e-6
@@ -40,6 +40,14 @@ def _close(a: float, b: float, abs_tol: float, rel_tol: float) -> bool:
         return a == b
     diff = abs(a - b)
     return diff <= abs_tol or diff <= rel_tol * abs(b)
+
+
+def _float(x: float) -> float:
+    """``x`` as a float; an int past float's range is infinite (so it equals no finite float)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
 
 
 def _as_float(token: bytes) -> float | None:
@@ -95,12 +103,35 @@ def compare_output(
     raise ValueError(f"unknown checker kind {kind!r}")
 
 
+class _Digits(str):
+    """An integer literal longer than Python converts (``sys.get_int_max_str_digits``), kept as its
+    text: JSON has no leading zeros, so two such integers are equal exactly when their texts are."""
+
+
+_MAX_DIGITS = 4000
+
+
+def _parse_int(text: str) -> int | _Digits:
+    return int(text) if len(text) <= _MAX_DIGITS else _Digits(text)
+
+
+def load_json(text: str | bytes) -> Any:
+    """``json.loads`` that also takes integers of any length (a call's ``factorial(2000)``), without
+    converting them: nesting deeper than Python recurses is a ``ValueError``."""
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _json_equal(exp: Any, act: Any, atol: float, rtol: float, tolerant: bool) -> bool:
+    if isinstance(exp, _Digits) or isinstance(act, _Digits):
+        return type(exp) is type(act) and str(exp) == str(act)
     if isinstance(exp, bool) or isinstance(act, bool):
         return type(exp) is type(act) and exp == act
     if isinstance(exp, int | float) and isinstance(act, int | float):
         if tolerant and (isinstance(exp, float) or isinstance(act, float)):
-            return _close(float(act), float(exp), atol, rtol)
+            return _close(_float(act), _float(exp), atol, rtol)
         return exp == act
     if isinstance(exp, list) and isinstance(act, list):
         return len(exp) == len(act) and all(
@@ -122,11 +153,11 @@ def compare_json(
     ``1``. With ``tolerant`` (a FLOAT checker on the test), floats compare within the tolerances.
     """
     try:
-        expected = json.loads(expected_json)
+        expected = load_json(expected_json)
     except ValueError as exc:
         raise ValueError(f"expected_json is not JSON: {exc}") from exc
     try:
-        actual = json.loads(actual_json)
+        actual = load_json(actual_json)
     except ValueError:
         return False, "return value is not JSON"
     atol, rtol = _tolerances(abs_tol, rel_tol)

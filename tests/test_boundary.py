@@ -187,6 +187,10 @@ HACKS: dict[str, tuple[str, list[str]]] = {
         "    return a - b\n",
         ADD_TESTS,
     ),
+    "StopIteration out of the function ends the test's map early": (
+        "def add(a, b):\n    raise StopIteration\n",
+        ["assert all(map(lambda c: add(*c[0]) == c[1], [((1, 2), 3), ((2, 2), 4)]))"],
+    ),
     "read the test code to learn the answers": (
         "import os, re\n"
         "found = ''\n"
@@ -258,6 +262,25 @@ CONTROLS: dict[str, tuple[str, list[tuple[str, str]]]] = {
             ("assert mid(P(0, 0), P(2, 4)) == P(1, 2)", "ACCEPTED"),
             ("assert mid(P(0, 0), P(2, 4)) != P(1, 3)", "ACCEPTED"),
             ("assert mid(P(0, 0), P(2, 4)) == P(9, 9)", "WRONG_ANSWER"),
+        ],
+    ),
+    "isinstance and issubclass with program classes": (
+        "class Shape:\n    pass\nclass Circle(Shape):\n    pass\ndef mk():\n    return Circle()\n",
+        [
+            (
+                "assert isinstance(mk(), Circle) and isinstance(mk(), (int, Shape)) and issubclass(Circle, Shape)",
+                "ACCEPTED",
+            ),
+            (
+                "assert not isinstance(3, Shape) and not issubclass(Shape, Circle) and not isinstance(mk(), int)",
+                "ACCEPTED",
+            ),
+            ("assert isinstance(Shape(), Circle)", "WRONG_ANSWER"),
+            (
+                "import unittest\nclass T(unittest.TestCase):\n    def test_type(self):\n"
+                "        self.assertIsInstance(mk(), Shape)\n",
+                "ACCEPTED",
+            ),
         ],
     ),
     "exceptions as builtin types": (
@@ -529,3 +552,203 @@ def test_hacks_get_no_reward_through_score(tmp_path: Path) -> None:
     assert len(rows) == len(HACKS), proc.stderr[-2000:]
     assert all(row.get("reward", 0.0) == 0.0 for row in rows), [r["id"] for r in rows if r.get("reward")]
     assert proc.returncode == 0, proc.stderr[-2000:]  # every sample scored: zero rewards are verdicts
+
+
+# -- hacks that need a name the test takes from the program (so not in HACKS, whose tests a plain
+#    correct `add` must pass): each with the honest program that passes the same test ----------------
+FAKE_UNITTEST = (
+    "class _NoBase:\n    def __mro_entries__(self, bases):\n        return (object,)\n"
+    "class _Module:\n    TestCase = _NoBase()\nunittest = _Module()\n" + WRONG_ADD
+)
+SWALLOWING_CM = "class Guard:\n    def __enter__(self):\n        return self\n    def __exit__(self, *exc):\n        return True\n"
+
+
+@pytest.mark.parametrize(
+    ("hack", "honest", "test"),
+    [
+        # a TestCase base that is the program's: its __mro_entries__ would make the class no TestCase
+        (
+            FAKE_UNITTEST,
+            "import unittest\ndef add(a, b):\n    return a + b\n",
+            UNITTEST.replace("import unittest\n", ""),
+        ),
+        # a program's context manager swallowing the failed assertion...
+        (
+            SWALLOWING_CM + WRONG_ADD,
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
+        # ...the refusal of its own object...
+        (
+            SWALLOWING_CM + "def add(a, b):\n    return Guard()\n",
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
+        # ...or an exception it raised itself
+        (
+            SWALLOWING_CM + "def add(a, b):\n    raise ValueError\n",
+            SWALLOWING_CM + "def add(a, b):\n    return a + b\n",
+            "with Guard():\n    assert add(1, 2) == 3\n",
+        ),
+        # a check inside a callback of the test, which the program calls and whose failure it catches
+        (
+            "def visit(xs, cb):\n    for x in xs:\n        try:\n            cb(x * 0)\n"
+            "        except BaseException:\n            pass\n",
+            "def visit(xs, cb):\n    for x in xs:\n        cb(x)\n",
+            "def cb(v):\n    assert v > 0\nvisit([1, 2], cb)\n",
+        ),
+        (
+            "class N:\n    pass\ndef visit(xs, cb):\n    for x in xs:\n        try:\n            cb(N())\n"
+            "        except BaseException:\n            pass\n",
+            "def visit(xs, cb):\n    for x in xs:\n        cb(x)\n",
+            "def cb(v):\n    assert v > 0\nvisit([1, 2], cb)\n",
+        ),
+    ],
+    ids=[
+        "fake TestCase base",
+        "context manager swallows the assertion",
+        "... the refusal",
+        "... its own raise",
+        "program catches the assertion in the test's callback",
+        "... the refusal there",
+    ],
+)
+def test_hacks_through_names_the_test_takes_from_the_program(
+    engine: EngineHarness, hack: str, honest: str, test: str
+) -> None:
+    resp = engine.score(code_request("python", hack, [assertion(test)]))
+    assert resp.reward == 0.0 and verdict(resp) != "SANDBOX_ERROR", [t.message for t in resp.tests]
+    resp = engine.score(code_request("python", honest, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
+def test_a_program_context_manager_still_suppresses_what_the_test_raises(engine: EngineHarness) -> None:
+    src = (
+        "class suppress:\n    def __init__(self, *kinds):\n        self.kinds = kinds\n"
+        "    def __enter__(self):\n        return self\n"
+        "    def __exit__(self, kind, exc, tb):\n        return kind is not None and issubclass(kind, self.kinds)\n"
+    )
+    test = "with suppress(ZeroDivisionError):\n    1 / 0\nwith suppress(KeyError):\n    {}['k']\n"
+    resp = engine.score(code_request("python", src, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
+def test_next_of_a_program_iterator_still_ends_iteration(engine: EngineHarness) -> None:
+    src = (
+        "class Count:\n    def __init__(self, n):\n        self.i, self.n = 0, n\n"
+        "    def __iter__(self):\n        return self\n"
+        "    def __next__(self):\n        if self.i >= self.n:\n            raise StopIteration\n"
+        "        self.i += 1\n        return self.i\n"
+        "def gen(n):\n    yield from range(n)\n"
+    )
+    test = (
+        "assert list(Count(3)) == [1, 2, 3] and list(map(str, gen(2))) == ['0', '1']\n"
+        "import unittest\nclass T(unittest.TestCase):\n    def test_end(self):\n"
+        "        it = Count(0)\n        with self.assertRaises(StopIteration):\n            next(it)\n"
+    )
+    resp = engine.score(code_request("python", src, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", [t.message for t in resp.tests]
+
+
+def test_the_program_cannot_make_the_test_side_run_a_main_module(engine: EngineHarness) -> None:
+    # The program's own side is untrusted: it may send any globals. A `__main__` submodule of the
+    # standard library (unittest's runs a TestProgram, venv's builds an environment) must never be
+    # imported on the test's side because the program named it.
+    forge = (
+        OPEN_FDS
+        + "import json, struct, time\n"
+        + "msg = json.dumps({'ready': {'__main__': {'#': 'm', 'v': 'unittest.__main__'}}}).encode()\n"
+        + "os.write(extra_fds()[0], struct.pack('>I', len(msg)) + msg)\n"
+        + "time.sleep(30)\n"
+    )
+    resp = engine.score(code_request("python", forge, [assertion("assert __main__.main")]))
+    assert verdict(resp) == "RUNTIME_ERROR" and "not shared" in resp.tests[0].message, resp.tests[0].message
+
+
+# Test code whose checks never run would pass every program: each of these must fail a wrong add
+# (and the async ones, which can run, pass a correct one).
+NEVER_RUN = {
+    "async test function": ("async def test_add():\n    assert add(1, 2) == 3\n", "ACCEPTED"),
+    "async check(candidate) never awaited": (
+        "async def check(candidate):\n    assert candidate(1, 2) == 3\ncheck(add)\n",
+        "RUNTIME_ERROR",
+    ),
+    "yield-style test function": ("def test_add():\n    assert add(1, 2) == 3\n    yield\n", "RUNTIME_ERROR"),
+    "async method of a plain TestCase": (
+        "import unittest\nclass T(unittest.TestCase):\n    async def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n",
+        "RUNTIME_ERROR",
+    ),
+    "generator method of a TestCase": (
+        "import unittest\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n        yield\n",
+        "RUNTIME_ERROR",
+    ),
+    "pytest-style test class": (
+        "class TestAdd:\n    def setup_method(self, method):\n        self.x = 1\n"
+        "    def test_small(self):\n        assert add(self.x, 2) == 3\n",
+        "ACCEPTED",
+    ),
+    "doctest.testmod with a failing example": (
+        "import doctest\ndef t():\n    '''\n    >>> add(1, 2)\n    3\n    '''\ndoctest.testmod()\n",
+        "ACCEPTED",
+    ),
+    "assert on a (condition, message) tuple": ("assert (add(1, 2) == 3, 'add is wrong')\n", "ACCEPTED"),
+    "IsolatedAsyncioTestCase (runs)": (
+        "import unittest\nclass T(unittest.IsolatedAsyncioTestCase):\n    async def test_a(self):\n"
+        "        self.assertEqual(add(1, 2), 3)\n",
+        "ACCEPTED",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NEVER_RUN))
+def test_test_code_whose_checks_never_run_passes_nothing(engine: EngineHarness, name: str) -> None:
+    test, correct_verdict = NEVER_RUN[name]
+    wrong = engine.score(code_request("python", WRONG_ADD, [assertion(test)]))
+    assert wrong.reward == 0.0 and verdict(wrong) != "SANDBOX_ERROR", [t.message for t in wrong.tests]
+    right = engine.score(code_request("python", "def add(a, b):\n    return a + b\n", [assertion(test)]))
+    assert verdict(right) == correct_verdict, [t.message for t in right.tests]
+    if correct_verdict != "ACCEPTED":
+        assert "never" in right.tests[0].message, right.tests[0].message
+
+
+def test_a_check_function_nobody_calls_is_an_error(engine: EngineHarness) -> None:
+    # HumanEval's `test` field without the `check(entry_point)` line: nothing would be checked.
+    bare = "def check(candidate):\n    assert candidate(1, 2) == 3\n"
+    resp = engine.score(code_request("python", WRONG_ADD, [assertion(bare)]))
+    assert verdict(resp) == "RUNTIME_ERROR" and "never calls" in resp.tests[0].message, resp.tests[0].message
+    called = engine.score(
+        code_request("python", "def add(a, b):\n    return a + b\n", [assertion(bare + "check(add)\n")])
+    )
+    assert verdict(called) == "ACCEPTED", called.tests[0].message
+
+
+def test_call_tests_take_integers_of_any_length(engine: EngineHarness) -> None:
+    # factorial(2000) has 5736 digits, past the 4300 Python converts by default
+    big = "def fact(n):\n    r = 1\n    for i in range(2, n + 1):\n        r *= i\n    return r\n"
+    digits = "".join(str(d) for d in _factorial_digits(2000))
+    good = engine.score(code_request("python", big, [call("fact", "[2000]", digits)]))
+    assert verdict(good) == "ACCEPTED", good.tests[0].message
+    off = big.replace("return r", "return r + 1")
+    assert (
+        verdict(engine.score(code_request("python", off, [call("fact", "[2000]", digits)]))) == "WRONG_ANSWER"
+    )
+    echo = "def same(x):\n    return x\n"
+    assert (
+        verdict(engine.score(code_request("python", echo, [call("same", f"[{digits}]", digits)])))
+        == "ACCEPTED"
+    )
+
+
+def _factorial_digits(n: int) -> list[int]:
+    """n!'s decimal digits, without int-to-str (limited to 4300 digits here)."""
+    digits = [1]  # little-endian
+    for k in range(2, n + 1):
+        carry = 0
+        for i, d in enumerate(digits):
+            carry, digits[i] = divmod(d * k + carry, 10)
+        while carry:
+            carry, d = divmod(carry, 10)
+            digits.append(d)
+    return digits[::-1]

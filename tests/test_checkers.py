@@ -61,6 +61,16 @@ JSON_CASES = [
     ('"abc"', '"abc"', False, True),
     ('"abc"', '"abd"', False, False),
     ("1", "not json", False, False),
+    # an int past float's range is a verdict, not an OverflowError
+    ("1.5", "1" + "0" * 400, True, False),
+    ("1" + "0" * 400, "1e308", True, False),
+    ("1" + "0" * 400, "1" + "0" * 400, True, True),
+    # integers longer than Python converts by default (4300 digits) compare exactly, as text
+    ("7" * 5000, "7" * 5000, False, True),
+    ("7" * 5000, "7" * 4999 + "8", False, False),
+    ("7" * 5000, '"' + "7" * 5000 + '"', False, False),
+    ("[1, " + "7" * 5000 + "]", "[1, " + "7" * 5000 + "]", True, True),
+    ("1.5", "7" * 5000, True, False),
 ]
 
 

@@ -14,7 +14,8 @@ Values cross the socket through our own codec (``codec.py``: tagged JSON, no pic
 when they are builtin data (``int``, ``str``, ``list``, ``dict``, ... — an instance of a subclass crosses
 as its builtin value, so an overridden ``__eq__`` never reaches the trusted side), anything else as a
 handle whose operations run on the side that owns it. The rules where test semantics meet a handle are
-in ``trusted.py``'s docstring.
+in ``trusted.py``'s docstring; ``suites.py`` runs the test shapes (unittest, pytest) and fails test code
+that would check nothing.
 
 Standard library only: this package runs inside the image, on Debian's Python.
 """

@@ -40,6 +40,8 @@ OPS = {
     "int": int,
     "float": float,
     "index": operator.index,
+    "isinstance": lambda cls, obj: isinstance(obj, cls),
+    "issubclass": lambda cls, sub: issubclass(sub, cls),
     "format": format,
     "reversed": reversed,
     "enter": lambda o: type(o).__enter__(o),

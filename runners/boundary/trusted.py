@@ -16,7 +16,8 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   ``list`` subclass) crosses as its builtin value, so its overrides never run here.
 - Two program objects are compared, and combined, by the program (dataclass equality, ``Vector + Vector``).
 - Calls, attributes, items, ``len``, ``iter``/``next``, ``in``, ``bool``, ``str``/``repr``, ``int``/
-  ``float`` of a program object are answered by the program; results that must be builtin (``len``,
+  ``float`` of a program object, and ``isinstance``/``issubclass`` against a program class, are
+  answered by the program; results that must be builtin (``len``,
   ``bool``, ``str``) are checked to be so. A program object is hashed by identity.
 - Mutable arguments (list, dict, set, bytearray) cross by value and their new contents are copied back
   after the call, so in-place mutation is visible to the test. Containers read from program objects are
@@ -28,14 +29,29 @@ Policy where test semantics meet a handle (each rule has a test in ``tests/test_
   names of builtins (``abs``, ``sorted``, ...) are always this side's, even if the program shadows them
   (a program's ``abs`` returning 0 would pass every ``abs(x - y) < eps``). A test that fails where the
   program defines such a name says so in its message.
+- A program's ``StopIteration`` ends an iteration only out of ``next``; out of a call it is a
+  ``RuntimeError`` (it would end the test's ``all(map(check, cases))`` before any case).
+- A program's context manager may suppress what the test code raises, never a failed assertion, a
+  refusal, or an exception the program raised (``with guard(): assert f(x) == y`` must check). A test
+  class cannot derive from a program object (its ``__mro_entries__`` would choose the real bases).
+- A failed assertion (or a refusal) in a callback of the test fails the test, even if the program
+  that called the callback catches it.
+- Test code whose checks would never run fails: a coroutine it never awaits, a ``yield``-style test
+  function, a coroutine or generator method of a plain ``TestCase``, a ``check`` nothing calls; a
+  failing ``doctest.testmod()`` example fails the test; ``assert (cond, "message")`` (a tuple, always
+  true) is read as ``assert cond, "message"``; pytest-style ``Test*`` classes are run;
+  ``async def test_*`` functions run with ``asyncio.run`` (program coroutines cannot be awaited
+  across the boundary).
 - The program may call the test's callbacks and iterate its iterators; it may read public attributes
   only of objects whose class the test code defined; nothing else of this side is reachable.
 
 ``unittest.TestCase`` classes the test code defines are run whether or not it calls ``unittest.main()``
 (``main`` itself runs the classes defined so far, then ends the test code as it would the script);
-module-level ``test*`` functions the test code defines are called after it, as pytest would.
+module-level ``test*`` functions and ``Test*`` classes the test code defines are run after it, as pytest
+would run them.
 """
 
+import ast
 import builtins
 import json
 import os
@@ -43,8 +59,10 @@ import sys
 import traceback
 import types
 import unittest
+import warnings
 
 from . import codec as wire
+from . import suites
 
 __all__ = ["BoundaryRefusal", "ProgramExited", "ProgramLost", "Remote", "run"]
 
@@ -71,7 +89,7 @@ class _MainExit(BaseException):
     """``unittest.main()`` (with ``exit=True``) ended the test code, as it ends a script."""
 
 
-_STATE = {"lost": None, "endpoint": None, "program_tb": ""}
+_STATE = {"lost": None, "endpoint": None, "program_tb": "", "callback_failure": None}
 
 
 def _ask(op, *args, **kwargs):
@@ -166,8 +184,16 @@ class Remote:
     def __enter__(self):
         return _ask("enter", self)
 
-    def __exit__(self, *exc):
-        return _ask("exit", self, *exc)
+    def __exit__(self, kind, exc, tb):
+        suppress = _ask("exit", self, kind, exc, tb)
+        if isinstance(exc, (AssertionError, BoundaryRefusal)) or getattr(exc, _FROM_PROGRAM, False):
+            return False  # a failed check, a refusal, or the program's own raise: never swallowed
+        return suppress
+
+    def __mro_entries__(self, bases):
+        # Asked by `class T(base)`: the program's answer would pick the test class's real bases
+        # (`unittest.TestCase` swapped for `object`: a TestCase class that never runs).
+        raise BoundaryRefusal(f"refused: a class of the test cannot derive from a program {self._tname}")
 
     def __hash__(self):
         return object.__hash__(self)
@@ -189,6 +215,9 @@ class Remote:
     __bool__ = _typed("bool", bool)
     __str__ = _typed("str", str)
     __int__ = _typed("int", int)
+    # isinstance(x, ProgramClass), issubclass(...): asked of the class, in the program
+    __instancecheck__ = _typed("isinstance", bool)
+    __subclasscheck__ = _typed("issubclass", bool)
     __index__ = _typed("index", int)
     __float__ = _typed("float", float)
 
@@ -297,7 +326,10 @@ def bind(name, value):
 
 
 def _stdlib_module(name):
-    if name.split(".")[0] not in sys.stdlib_module_names or name == "__main__":
+    parts = name.split(".")
+    # never a `__main__` (unittest's runs a TestProgram on import, venv's builds an environment): the
+    # name comes from the program's side, which may send any
+    if parts[0] not in sys.stdlib_module_names or "__main__" in parts:
         return None
     try:
         return __import__(name, fromlist=["_"])
@@ -391,7 +423,7 @@ class Endpoint:
             _STATE["lost"] = f"the program exited ({_exit_text(reply['x'])}) while the test was running"
             raise ProgramExited(_STATE["lost"])
         if "e" in reply:
-            raise _exception(reply["e"])
+            raise _exception(reply["e"], op)
         if "r" not in reply:
             _STATE["lost"] = "the program sent a malformed reply"
             raise ProgramLost(_STATE["lost"])
@@ -422,6 +454,10 @@ class Endpoint:
         except ProgramLost:
             raise
         except Exception as exc:
+            if isinstance(exc, AssertionError | BoundaryRefusal) and _STATE["callback_failure"] is None:
+                # a check of the test failed in a callback the program called: the program may catch
+                # it, the test has failed all the same
+                _STATE["callback_failure"] = exc
             reply = {"e": wire.exc_info(exc)}
         self.chan.send(reply)
 
@@ -453,8 +489,18 @@ def _public_attr(obj, name):
     raise BoundaryRefusal(f"refused: the program may not read {name!r} of a {cls.__name__} of the test")
 
 
-def _exception(info):
-    """The builtin exception standing for one the program raised."""
+_ENDS_ITERATION = (StopIteration, StopAsyncIteration)
+_FROM_PROGRAM = "_sandbox_from_program"  # marks an exception raised by the program (see Remote.__exit__)
+
+
+def _exception(info, op="call"):
+    """The builtin exception standing for one the program raised in ``op``.
+
+    A ``StopIteration`` ends an iteration only as the answer to ``next``: raised by a call (or any
+    other operation) it would end whatever iteration of the test's is running (``all(map(check,
+    cases))`` true after no case at all), so it arrives as a ``RuntimeError``, as PEP 479 makes it in
+    a generator.
+    """
     if type(info) is not dict:
         return RuntimeError("the program raised an exception")
     msg = info.get("msg") if type(info.get("msg")) is str else ""
@@ -465,10 +511,13 @@ def _exception(info):
         if isinstance(found, type) and issubclass(found, Exception):
             cls = found
             break
+    if issubclass(cls, _ENDS_ITERATION) and op != "next":
+        cls, msg = RuntimeError, f"the program raised {cls.__name__} out of {op!r}, not out of next()"
     try:
         exc = cls(msg)
     except Exception:
         exc = Exception(msg)
+    setattr(exc, _FROM_PROGRAM, True)
     tb = info.get("tb")
     _STATE["program_tb"] = tb if type(tb) is str else ""
     return exc
@@ -522,6 +571,9 @@ class _Outcome:
         if self.first is None:
             self.first = (kind, message)
 
+    def lost(self):
+        return _STATE["lost"] is not None
+
     def exception(self, exc):
         traceback.print_exception(exc)
         if _STATE["program_tb"]:
@@ -532,31 +584,6 @@ class _Outcome:
             self.fail("fail", _describe(exc, self.lines))
         else:
             self.fail("error", _describe(exc, self.lines))
-
-
-def _run_testcases(ns, ran, outcome):
-    """Run the TestCase classes the test code defined (each once); failures name the test method."""
-    for value in list(ns.values()):
-        if (
-            isinstance(value, type)
-            and issubclass(value, unittest.TestCase)
-            and value.__module__ == "__main__"
-            and value not in ran
-        ):
-            ran.add(value)
-            result = unittest.TestResult()
-            unittest.defaultTestLoader.loadTestsFromTestCase(value).run(result)
-            for test, text in result.failures:
-                sys.stderr.write(text)
-                last = text.strip().splitlines()[-1] if text.strip() else ""
-                outcome.fail("fail", f"FAIL: {test.id().removeprefix('__main__.')}: {last[:300]}")
-            for test, text in result.errors:
-                sys.stderr.write(text)
-                last = text.strip().splitlines()[-1] if text.strip() else ""
-                kind = "lost" if _STATE["lost"] else "error"
-                outcome.fail(kind, f"ERROR: {test.id().removeprefix('__main__.')}: {last[:300]}")
-            for test in result.unexpectedSuccesses:
-                outcome.fail("fail", f"unexpected success: {test.id().removeprefix('__main__.')}")
 
 
 def _run_assertions(test_source, program_globals, outcome):
@@ -571,29 +598,42 @@ def _run_assertions(test_source, program_globals, outcome):
     ran = set()
 
     def main(*args, exit=True, **kwargs):  # noqa: A002  (unittest.main's own keyword)
-        _run_testcases(ns, ran, outcome)
+        suites.run_testcases(ns, ran, outcome)
         if exit:
             raise _MainExit
         return types.SimpleNamespace(result=None)
 
     unittest.main = main
+    if "doctest" in test_source:
+        suites.doctest_fails_loudly()
     try:
-        code = compile(test_source, "<test>", "exec")
-    except SyntaxError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # "assertion is always true": mended below
+            tree = ast.parse(test_source, "<test>")
+        code = compile(suites.intended_asserts(tree), "<test>", "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
         outcome.fail("error", f"the test code does not compile: {exc}")
         return
-    try:
-        exec(code, ns)
-    except _MainExit:
-        pass
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            outcome.fail("fail", f"the test code exited with status {exc.code}")
-    except BaseException as exc:
-        outcome.exception(exc)
+    if suites.uncalled_check(tree):
+        outcome.fail("error", "the test code defines check() but never calls it: nothing would be checked")
         return
-    _run_testcases(ns, ran, outcome)
-    _run_test_functions(ns, outcome)
+    with warnings.catch_warnings(record=True) as log:
+        warnings.filterwarnings("always", "coroutine .* was never awaited", RuntimeWarning)
+        ended = True  # the test code ran to its end (or to unittest.main() / a clean exit)
+        try:
+            exec(code, ns)
+        except _MainExit:
+            pass
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                outcome.fail("fail", f"the test code exited with status {exc.code}")
+        except BaseException as exc:
+            outcome.exception(exc)
+            ended = False
+        if ended:
+            suites.run_testcases(ns, ran, outcome)
+            suites.run_test_functions(ns, outcome)
+    suites.unawaited(log, outcome)
 
 
 def _shadow_note(code, program_globals):
@@ -611,23 +651,6 @@ def _shadow_note(code, program_globals):
         f" (note: the program defines {', '.join(shadowed)}; the test code's {', '.join(shadowed)} is "
         "the builtin, never the program's)"
     )
-
-
-def _run_test_functions(ns, outcome):
-    for name, value in list(ns.items()):
-        if (
-            name.startswith("test")
-            and type(value) is types.FunctionType
-            and value.__code__.co_filename == "<test>"
-        ):
-            try:
-                value()
-            except BaseException as exc:
-                first = outcome.first
-                outcome.exception(exc)
-                if first is None and outcome.first is not None:
-                    kind, message = outcome.first
-                    outcome.first = (kind, f"{name}: {message}")
 
 
 def _json_default(obj):
@@ -684,6 +707,10 @@ def run(req, status_fd, chan_fd):
     _run_assertions(test_source, program_globals, outcome)
     if _STATE["lost"] is not None:
         report("lost", _STATE["lost"])
+    failure = _STATE["callback_failure"]
+    if failure is not None:
+        kind = "fail" if isinstance(failure, AssertionError) else "error"
+        outcome.fail(kind, "in a callback the program called: " + _describe(failure, outcome.lines))
     if outcome.first is not None:
         kind, message = outcome.first
         try:
@@ -695,6 +722,7 @@ def run(req, status_fd, chan_fd):
 
 
 def _run_call(req, args_json, program_globals, report):
+    sys.set_int_max_str_digits(0)  # arguments and results: integers of any length
     args = json.loads(args_json)
     try:
         result = _resolve(program_globals, req["function"])(*args)
@@ -705,7 +733,6 @@ def _run_call(req, args_json, program_globals, report):
         if _STATE["program_tb"]:
             sys.stderr.write(_STATE["program_tb"])
         report("error", f"{type(exc).__name__}: {exc}"[:STATUS_TEXT_LIMIT])
-    sys.set_int_max_str_digits(0)
     try:
         text = json.dumps(result, default=_json_default)
     except (TypeError, ValueError) as exc:
