@@ -10,7 +10,6 @@ killed and whose input files are deleted right after.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import re
 import secrets
@@ -223,13 +222,15 @@ class Runner:
         recycled: the agent was mid-run) and none after it starts. ``_assemble`` then reads the
         outcomes exactly as the sequential path would have left them. The extra containers get the
         program's source and its artifact copied in (built once, on ``lease``); each run takes a CPU
-        slot like any other. An infrastructure failure on any container fails the sample (the engine
-        retries it).
+        slot like any other. An extra container goes back to the pool after its current test as soon
+        as another sample waits for one (the sample's own container runs what is left), so a sample
+        fans out only over capacity nobody else asks for. An infrastructure failure on any container
+        fails the sample (the engine retries it).
         """
         n = len(task.tests)
         outcomes: list[Outcome | None] = [None] * n
         running: dict[int, asyncio.Task[Outcome]] = {}
-        state = {"next": 0, "stop": n}
+        state = {"next": 0, "stop": n, "extra": 0}
 
         async def lane(this: Lease, fresh: bool) -> None:
             if fresh:
@@ -243,6 +244,8 @@ class Runner:
                 await self._call(this, {"op": "write", "files": names}, blobs)
             checker_ready: dict[str, str] = {}
             while state["next"] < min(n, state["stop"]):
+                if fresh and pool.waiting:  # another sample wants a container: this one goes back
+                    break
                 i = state["next"]
                 state["next"] += 1
                 job = asyncio.create_task(self._one(this, spec, task, task.tests[i], checker_ready, values))
@@ -267,23 +270,25 @@ class Runner:
             if fresh and not this.container.conn.lost and this.reason is None:
                 await self._call(this, {"op": "clear"}, [])
 
-        async with contextlib.AsyncExitStack() as stack:
-            extra = []
-            for _ in range(lanes - 1):
-                if not pool.idle:
-                    break
-                extra.append(await stack.enter_async_context(pool.lease()))
-            if extra:
-                self.fanouts += 1
-            jobs = [asyncio.create_task(lane(lease, False))]
-            jobs += [asyncio.create_task(lane(other, True)) for other in extra]
-            try:
-                await asyncio.gather(*jobs)
-            except BaseException:
-                for job in jobs:
-                    job.cancel()
-                await asyncio.gather(*jobs, return_exceptions=True)
-                raise
+        async def extra_lane() -> None:
+            if not pool.idle:  # taken meanwhile: nothing to wait for
+                return
+            async with pool.lease() as this:  # an idle one: no wait (checked above, no await between)
+                if not state["extra"]:
+                    self.fanouts += 1
+                state["extra"] += 1
+                await lane(this, True)
+
+        # Started only now, each extra container is its own lease, given back when its lane ends.
+        jobs = [asyncio.create_task(lane(lease, False))]
+        jobs += [asyncio.create_task(extra_lane()) for _ in range(min(lanes - 1, pool.idle))]
+        try:
+            await asyncio.gather(*jobs)
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
         return outcomes
 
     async def _one(

@@ -190,3 +190,37 @@ def test_no_fan_out_when_no_container_is_idle(loop_thread: LoopThread) -> None:
         assert verdicts(resp) == ["ACCEPTED"] * 8 and h.engine.runner.fanouts == 0
     finally:
         h.close()
+
+
+def test_extra_containers_go_back_when_another_sample_waits(loop_thread: LoopThread) -> None:
+    """A big sample fanned over both containers of a 2-slot pool; a small sample that comes next gets
+    the extra container after its current test, not after the whole big sample."""
+    import asyncio
+
+    h = EngineHarness(
+        loop_thread, make_settings(pool_size=2, fanout_min_tests=4, fanout_tests_per_container=1)
+    )
+    spin = "import time\nn = int(input())\nt = time.process_time()\nwhile time.process_time() - t < 0.3:\n    pass\nprint(n * 2)\n"
+    big = code_request("python", spin, judge_tests(16), rid="big")
+    small = code_request("python", "print(int(input()) * 2)\n", judge_tests(1), rid="small")
+
+    async def both() -> dict[str, float]:
+        done: dict[str, float] = {}
+        t0 = time.monotonic()
+
+        async def one(req: pb.ScoreRequest, delay: float) -> None:
+            await asyncio.sleep(delay)
+            resp = await h.engine.score(req)
+            assert resp.accepted, verdicts(resp)
+            done[req.id] = time.monotonic() - t0
+
+        await asyncio.gather(one(big, 0.0), one(small, 0.5))
+        return done
+
+    try:
+        done = loop_thread.run(both())
+        assert h.engine.runner.fanouts == 1
+        assert done["small"] < done["big"] - 1.0, done  # it did not wait for the big sample's end
+        assert h.engine.pool.grown == 0  # the container it got was the big sample's extra one
+    finally:
+        h.close()
