@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from sandbox_service.v1 import sandbox_pb2 as pb
 from .conftest import (
     EngineHarness,
     LoopThread,
+    ServiceHarness,
     assertion,
     code_request,
     make_settings,
     stdio,
     verdict,
     verdicts,
+    wait_until,
 )
 
 ADD = "#include <iostream>\nint main() {{ long long a, b; std::cin >> a >> b; std::cout << a + b + {k} << '\\n'; }}\n"
@@ -292,3 +295,32 @@ def test_the_cache_dir_goes_with_the_engine(loop_thread: LoopThread, tmp_path: P
     assert len(list(tmp_path.iterdir())) == 1
     h.close()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.docker
+def test_service_workers_report_the_cache_in_stats_and_metrics(service: ServiceHarness) -> None:
+    """Through the real service (gRPC, Ray, two workers): 4 samples of one program compile at most once
+    per worker, and the figures reach ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sandbox_service import Client
+
+    src = ADD.format(k=4242)
+    with Client(service.address) as client:
+        for i in range(4):
+            resp = client.score(code_request("cpp", src, [stdio("1 1\n", "4244\n")], rid=f"m{i}"))
+            assert verdicts(resp) == ["ACCEPTED"]
+    caches = [s["compile_cache"] for s in service.worker_stats().values()]
+    assert sum(c["hits"] + c["waits"] for c in caches) >= 2  # each worker compiled it at most once
+
+    def hits() -> float:
+        url = f"http://127.0.0.1:{service.service.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        return sum(
+            s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.name == "sandbox_compile_cache_hits_total"
+        )
+
+    wait_until(lambda: hits() >= sum(c["hits"] for c in caches), 15, "compile cache hits in /metrics")
