@@ -383,7 +383,9 @@ class ContainerPool:
                     while time.monotonic() < deadline:
                         self.client.containers.get(name)  # NotFound ends the wait
                         time.sleep(0.05)
-                    raise InfrastructureError(f"container {name} still there {REMOVAL_WAIT_S:.0f} s after removal")
+                    raise InfrastructureError(
+                        f"container {name} still there {REMOVAL_WAIT_S:.0f} s after removal"
+                    ) from exc
         finally:
             shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
