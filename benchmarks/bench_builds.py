@@ -203,7 +203,8 @@ async def fanout_part(rounds: int) -> None:
                 each = ", ".join(f"{x:.2f}" for x in times[label])
                 box = statistics.median(cpu[label])
                 print(
-                    f"  {label:11s} {t:6.2f} s per sample (median of {rounds}: {each}); containers' CPU {box:.2f} s"
+                    f"  {label:11s} {t:6.2f} s per sample (median of {rounds}: {each}); "
+                    f"containers' CPU {box:.2f} s"
                 )
             print(f"  fanned out / sequential: {med['fanned out'] / med['sequential']:.2f}x the time "
                   f"({fan.runner.fanouts} samples fanned out; {load()})")  # fmt: skip
