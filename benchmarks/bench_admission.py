@@ -1,6 +1,7 @@
 """CPU-aware admission (issue 21): a batch with sleepers, and a CPU-bound TLE-heavy one, both ways.
 
     python benchmarks/bench_admission.py [--samples 200] [--spinners 24] [--pool-size 2] [--only after]
+        [--repeat 1] [--against DIR]
 
 Batches, each through ``sandbox-service score`` as a user runs it (a subprocess). ``wall`` is the
 whole command (interpreter, engine and warm pool start-up, scoring, shutdown); ``scoring`` runs from
@@ -18,6 +19,14 @@ starts at ``pool_size`` and grows while tests sleep); ``warm`` is ``after`` with
 scoring begins: the wall figure includes their start-up, the scoring figure does not. Every
 sample's verdict must be the expected one in every mode (the script exits 1 otherwise). The
 machine may be shared: compare the modes within one run.
+
+``--against DIR`` also runs each mode with the package of another checkout (``DIR``, e.g. a
+``git archive`` of an earlier commit, its runtime image built), rows marked ``*``, interleaved with
+this checkout's; ``--repeat`` runs every row that many times, interleaved too. CPU columns: ``cpu s``
+is the command's own CPU (user + system, with its children); ``dockerd s`` the Docker daemons'
+(dockerd and containerd; not the per-container shims, which exit with their containers);
+``boxes s`` every Docker container's on the host (the ``docker`` cpuacct cgroup: other users'
+containers too on a shared machine). ``load`` is the 1-minute load average as the row starts.
 """
 
 from __future__ import annotations
@@ -30,6 +39,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
+
+DOCKER_CGROUP = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
 
 TRIVIAL = "print(int(input()) * 2)\n"
 SLEEPER = "import time\ntime.sleep(30)\n" + TRIVIAL
@@ -68,14 +81,35 @@ def cpu_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
     return rows, expected
 
 
+def _daemons_cpu() -> float:
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("dockerd", "containerd"):
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+    return total
+
+
+def _boxes_cpu() -> float:
+    try:
+        return int(DOCKER_CGROUP.read_text()) / 1e9
+    except (OSError, ValueError):
+        return float("nan")
+
+
 def score(
-    rows: list[dict[str, object]], mode: str, pool_size: int, warm: int, tmp: Path
-) -> tuple[float, float, dict[str, str]]:
-    """(command wall s, start-up s, scoring s, verdict per id)."""
+    rows: list[dict[str, object]], mode: str, pool_size: int, warm: int, tmp: Path, package: str | None
+) -> tuple[float, float, float, dict[str, float], dict[str, str]]:
+    """(command wall s, start-up s, scoring s, CPU figures, verdict per id)."""
     inp, out = tmp / f"{mode}-in.jsonl", tmp / f"{mode}-out.jsonl"
     inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out.unlink(missing_ok=True)
     env = {**os.environ, "SANDBOX_CPU_ADMISSION": "0" if mode == "before" else "1"}
+    if package is not None:
+        env["PYTHONPATH"] = package
     if mode == "warm":
         env["SANDBOX_WARM_CONTAINERS"] = str(warm)
     cmd = [
@@ -89,24 +123,35 @@ def score(
         "--pool-size",
         str(pool_size),
     ]
+    daemons0, boxes0 = _daemons_cpu(), _boxes_cpu()
     t0 = time.monotonic()
     first = last = 0.0
     seen = 0
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
-        while proc.poll() is None:  # timestamp result lines as they are appended
+        status = None
+        while status is None:  # timestamp result lines as they are appended
             time.sleep(0.02)
+            pid, code, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                status = os.waitstatus_to_exitcode(code)
             n = out.read_bytes().count(b"\n") if out.exists() else 0
             if n and not first:
                 first = time.monotonic()
             if n > seen:
                 seen, last = n, time.monotonic()
+        proc.returncode = status
         wall = time.monotonic() - t0
-        if proc.returncode != 0:
+        if status != 0:
             err.seek(0)
-            sys.exit(f"score failed ({proc.returncode}):\n{err.read()[-3000:]}")
+            sys.exit(f"score failed ({status}):\n{err.read()[-3000:]}")
+    cpu = {
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "dockerd": _daemons_cpu() - daemons0,
+        "boxes": _boxes_cpu() - boxes0,
+    }
     verdicts = {r["id"]: r["verdict"] for r in map(json.loads, out.read_text().splitlines())}
-    return wall, first - t0, last - first, verdicts
+    return wall, first - t0, last - first, cpu, verdicts
 
 
 def main() -> None:
@@ -116,16 +161,27 @@ def main() -> None:
     ap.add_argument("--pool-size", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--warm", type=int, default=0)
     ap.add_argument("--only", choices=["before", "after", "warm"], action="append", default=None)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--against", type=Path, default=None, help="another checkout's root, rows marked *")
     args = ap.parse_args()
     modes = args.only or ["before", "after", "warm"]
     warm = args.warm or args.samples // 10 + 2 * args.pool_size
     batches = {"sleepers": sleepers_batch(args.samples), "cpu-bound": cpu_batch(args.spinners)}
+    here = str(Path(__file__).resolve().parent.parent)
+    packages = [(here, "")] + ([(str(args.against.resolve()), "*")] if args.against else [])
     bad = 0
-    print(f"{'batch':<10} {'mode':<7} {'samples':>7} {'wall s':>7} {'start s':>7} {'scoring s':>9}  verdicts")
+    print(
+        f"{'batch':<10} {'mode':<8} {'samples':>7} {'wall s':>7} {'start s':>7} {'scoring s':>9} "
+        f"{'cpu s':>6} {'dockerd s':>9} {'boxes s':>7} {'load':>5}  verdicts"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-admission-") as d:
         for name, (rows, expected) in batches.items():
-            for mode in modes:
-                wall, start, scoring, verdicts = score(rows, mode, args.pool_size, warm, Path(d))
+            runs = [(m, p, mark) for m in modes for _ in range(args.repeat) for p, mark in packages]
+            for mode, package, mark in runs:
+                load = os.getloadavg()[0]
+                wall, start, scoring, cpu, verdicts = score(
+                    rows, mode, args.pool_size, warm, Path(d), package
+                )
                 wrong = {k: v for k, v in verdicts.items() if expected.get(k) != v}
                 missing = set(expected) - set(verdicts)
                 bad += len(wrong) + len(missing)
@@ -136,7 +192,8 @@ def main() -> None:
                 if wrong or missing:
                     note += f"  UNEXPECTED {dict(list(wrong.items())[:5])} missing={len(missing)}"
                 print(
-                    f"{name:<10} {mode:<7} {len(rows):>7} {wall:>7.1f} {start:>7.1f} {scoring:>9.1f}  {note}",
+                    f"{name:<10} {mode + mark:<8} {len(rows):>7} {wall:>7.1f} {start:>7.1f} {scoring:>9.1f} "
+                    f"{cpu['cpu']:>6.1f} {cpu['dockerd']:>9.1f} {cpu['boxes']:>7.1f} {load:>5.1f}  {note}",
                     flush=True,
                 )
     sys.exit(1 if bad else 0)

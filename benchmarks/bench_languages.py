@@ -1,13 +1,19 @@
 """Per language: samples/s of a 10-test stdio sample through the engine against the floor, in one run.
 
-    python benchmarks/bench_languages.py [--samples 5] [--languages c,go,...]
+    python benchmarks/bench_languages.py [--samples 5] [--rounds 3] [--languages c,go,...]
 
 The floor is the same program built and run with the same toolchain and commands (the row's own
-argv), one sample after another, by a plain loop in a plain container of the runtime image: no fork
-server, no per-run cgroup, no rlimits, no sweep, no agent round trips (the host itself has none of
-these toolchains). The engine has one container, so both sides run one sample at a time. The ratio
-is engine time per sample over floor time per sample (1.0 = no overhead). This machine is shared and
-noisy: compare within one run.
+argv), one sample after another, by a plain loop in a plain container of the runtime image with the
+engine's CPU quota (``--cpus``) and tmpfs ``/work``: no fork server, no per-run cgroup, no rlimits,
+no sweep, no agent round trips (the host itself has none of these toolchains). The engine has one
+container, so both sides run one sample at a time.
+
+Two ratios, engine over floor per sample (1.0 = no overhead): wall time, and CPU time. CPU time is
+what the work costs and what a loaded shared host distorts least: the floor's is its container's
+(the loop and every compile and run it starts, from ``getrusage``), the engine's is its container's
+cpuacct usage (agent, compiles, runs, sweeps) plus this process's (the engine's host side). Floor and
+engine alternate for ``--rounds`` rounds and each figure is the median round, so a burst of load from
+elsewhere lands on both. This machine is shared and noisy: compare within one run.
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import statistics
 import subprocess
 import time
+from pathlib import Path
 
 import docker
+import psutil
 
 from runners.languages import LANGUAGES
 from sandbox_service import Engine, Settings, pb
@@ -51,9 +61,12 @@ PROGRAMS = {
 
 # Runs inside the plain container: build once, then each test as a plain subprocess.
 FLOOR = r"""
-import json, os, subprocess, sys, time
+import json, os, resource, shutil, subprocess, sys, time
+def cpu():
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
 job = json.load(open("/bench/job.json"))
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), cpu()
 for s in range(job["samples"]):
     for d in ("/box", "/work"):
         for f in os.listdir(d):
@@ -63,16 +76,17 @@ for s in range(job["samples"]):
     if job["compile"]:
         subprocess.run(job["compile"], cwd="/work", check=True, capture_output=True)
         if job["artifact"]:
-            os.rename("/work/" + job["artifact"], "/box/" + job["artifact"])
+            shutil.move("/work/" + job["artifact"], "/box/" + job["artifact"])  # two tmpfs: a copy
     for i in range(job["tests"]):
         stdin = f"{i}\n".encode()
         out = subprocess.run(job["run"], cwd="/work", input=stdin, capture_output=True, check=True).stdout
         assert out == f"{i + 1}\n".encode(), out
-print(json.dumps({"seconds": time.perf_counter() - t0}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "cpu": cpu() - c0}))
 """
 
 
-def floor(image: str, lang: str, samples: int) -> float:
+def floor(image: str, lang: str, samples: int, cpus: float) -> tuple[float, float]:
+    """(wall, CPU) seconds per sample of the plain loop."""
     spec = LANGUAGES[lang]
     source = PROGRAMS[lang]
     values: dict[str, object] = {**_memory_values(256), **_source_values(spec, source)}
@@ -97,8 +111,17 @@ def floor(image: str, lang: str, samples: int) -> float:
             "--rm",
             "--network",
             "none",
+            # The engine's containers' CPU quota and tmpfs work dirs: the floor is what the same
+            # commands cost on the same resources (rustc's parallel codegen threads, say, are
+            # throttled by the quota in both), not on a whole unconfined host.
+            "--cpus",
+            str(cpus),
             "--tmpfs",
             "/bench",
+            "--tmpfs",
+            "/work:exec",
+            "--tmpfs",
+            "/box:exec",
             image,
             "/usr/bin/python3",
             "-c",
@@ -110,7 +133,30 @@ def floor(image: str, lang: str, samples: int) -> float:
         text=True,
         check=True,
     ).stdout
-    return float(json.loads(out.strip().splitlines()[-1])["seconds"]) / samples
+    result = json.loads(out.strip().splitlines()[-1])
+    return float(result["seconds"]) / samples, float(result["cpu"]) / samples
+
+
+def _container_cpu(prefix: str) -> float:
+    """CPU seconds the engine's containers used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
+    total = 0.0
+    for c in docker.from_env().containers.list(filters={"name": prefix}):
+        pid = c.attrs["State"]["Pid"]
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if "cpuacct" in controllers.split(","):
+                total += int(Path(f"/sys/fs/cgroup/cpuacct{path}/cpuacct.usage").read_text()) / 1e9
+                break
+            if controllers == "":
+                stat = Path(f"/sys/fs/cgroup{path}/cpu.stat").read_text().split()
+                total += int(stat[stat.index("usage_usec") + 1]) / 1e6
+                break
+    return total
+
+
+def _own_cpu() -> float:
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
 
 
 def request(lang: str, k: int) -> pb.ScoreRequest:
@@ -122,18 +168,21 @@ def request(lang: str, k: int) -> pb.ScoreRequest:
     return req
 
 
-async def engine_time(engine: Engine, lang: str, samples: int) -> float:
+async def engine_time(engine: Engine, prefix: str, lang: str, samples: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per sample through the engine."""
     await engine.score(request(lang, -1))  # warm
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _container_cpu(prefix) + _own_cpu()
     for k in range(samples):
         resp = await engine.score(request(lang, k))
         assert resp.reward == 1.0, (lang, resp)
-    return (time.perf_counter() - t0) / samples
+    wall, cpu = time.perf_counter() - t0, _container_cpu(prefix) + _own_cpu() - c0
+    return wall / samples, cpu / samples
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--languages", default=",".join(PROGRAMS))
     args = parser.parse_args()
     settings = Settings(container_prefix="sandbox-bench-lang", pool_size=1)
@@ -142,13 +191,25 @@ async def main() -> None:
     engine = Engine(settings)
     await engine.start()
     try:
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"load average {load}; {args.rounds} rounds of {args.samples} samples")
         print(
-            f"{'language':<12} {'floor s/sample':>15} {'engine s/sample':>16} {'samples/s':>10} {'ratio':>6}"
+            f"{'language':<12} {'floor s':>8} {'engine s':>9} {'samples/s':>10} {'wall x':>7}"
+            f" {'floor cpu':>10} {'engine cpu':>11} {'cpu x':>6}"
         )
         for lang in args.languages.split(","):
-            f = floor(image, lang, args.samples)
-            e = await engine_time(engine, lang, args.samples)
-            print(f"{lang:<12} {f:>15.3f} {e:>16.3f} {1 / e:>10.2f} {e / f:>6.2f}", flush=True)
+            rounds = []
+            for _ in range(args.rounds):
+                f = floor(image, lang, args.samples, settings.container_cpus)
+                e = await engine_time(engine, settings.container_prefix, lang, args.samples)
+                rounds.append((f, e))
+            fw, ew = (statistics.median(r[i][0] for r in rounds) for i in (0, 1))
+            fc, ec = (statistics.median(r[i][1] for r in rounds) for i in (0, 1))
+            print(
+                f"{lang:<12} {fw:>8.3f} {ew:>9.3f} {1 / ew:>10.2f} {ew / fw:>7.2f}"
+                f" {fc:>10.3f} {ec:>11.3f} {ec / fc:>6.2f}",
+                flush=True,
+            )
     finally:
         await engine.close()
 

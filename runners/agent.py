@@ -27,7 +27,6 @@ signal it, or reach the host socket (mode 0600, owned by uid 0).
 Standard library only; runs on the image's Debian Python.
 """
 
-import argparse
 import json
 import os
 import select
@@ -95,7 +94,7 @@ class Agent:
         self.trusted_uid = trusted_uid  # the trusted side of assertion and call tests (boundary/)
         self.oom_path, self.oom_key = _oom_counter_path()
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        zygote = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+        zygote = _script("zygote")
         self.zygote = subprocess.Popen(
             ["/usr/bin/python3", zygote, str(child.fileno())],
             pass_fds=[child.fileno()],
@@ -131,19 +130,27 @@ class Agent:
                     return True
             except OSError:
                 pass
-        return bool(self.program_pids())
+        return bool(self.program_pids()) or bool(_ipc_objects((self.uid, self.trusted_uid)))
 
     def sweep(self):
-        """Kill every process of the program uid and wipe the writable dirs. Returns (ms, leftover)."""
+        """Kill every process of the program uids, wipe the writable dirs, remove their SysV IPC.
+
+        Returns (ms, leftover processes, clean): ``clean`` is True only if, looked at after the
+        sweep, no process or SysV IPC object of either program uid is left and every writable dir
+        is empty (a dir that exists but cannot be listed is not clean). The host reuses a container
+        after a timeout only when it is clean (and its own look at the container's cgroup agrees).
+        """
         t0 = time.monotonic()
         if self.dirty():
             # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
             # The program's killer also wipes its writable dirs.
             for uid in (self.uid, self.trusted_uid):
-                if uid == self.uid or _live_pids((uid,)):
+                if uid == self.uid or _live_pids((uid,)) or _ipc_objects((uid,)):
                     self._kill_as(uid, wipe=uid == self.uid)
         leftover = len(self.program_pids())
-        return (time.monotonic() - t0) * 1000.0, leftover
+        ipc_left = _ipc_objects((self.uid, self.trusted_uid))
+        clean = not leftover and not ipc_left and all(_empty(d) for d in WIPE_DIRS)
+        return (time.monotonic() - t0) * 1000.0, leftover, clean
 
     def _kill_as(self, uid, wipe):
         pid = os.fork()
@@ -310,7 +317,7 @@ class Agent:
             for name in req.get("collect", []):
                 collected.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
         # The main process is gone; whatever it left behind dies now, so the pipes reach EOF.
-        sweep_ms, leftover = self.sweep()
+        sweep_ms, leftover, clean = self.sweep()
         drain_until = time.monotonic() + DRAIN_GRACE_S
         while open_fds and time.monotonic() < drain_until:
             for fd, _ev in poller.poll(50):
@@ -334,6 +341,7 @@ class Agent:
             "stderr_bytes": counts[err_r],
             "sweep_ms": sweep_ms,
             "leftover": leftover,
+            "clean": clean,
             "collected": collected,
         }
         return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r])]
@@ -709,6 +717,62 @@ def _kill_all_and_wipe(wipe=True):
         time.sleep(0.001)
     for d in WIPE_DIRS if wipe else ():
         _wipe(d)
+    _remove_ipc(uid)
+
+
+#: System V IPC objects live in the container's IPC namespace, not in any dir or process: a message
+#: queue or shared memory segment a program makes outlives it, and the next sample in the container
+#: could read it. The sweep removes those of the program uids (their creator may always remove them).
+_IPC_KINDS = ("shm", "sem", "msg")
+
+
+def _ipc_objects(uids):
+    """``(kind, id)`` of the SysV IPC objects owned or created by any of ``uids`` (/proc/sysvipc)."""
+    found = []
+    for kind in _IPC_KINDS:
+        try:
+            with open("/proc/sysvipc/" + kind, "rb") as f:
+                header, *rows = f.read().split(b"\n")
+        except OSError:
+            continue
+        names = header.split()
+        try:
+            owner, creator = names.index(b"uid"), names.index(b"cuid")
+        except ValueError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > max(owner, creator) and (int(cols[owner]) in uids or int(cols[creator]) in uids):
+                found.append((kind, int(cols[1])))
+    return found
+
+
+def _remove_ipc(uid):
+    """In the killer process (uid ``uid``): IPC_RMID every SysV IPC object of ``uid``."""
+    objects = _ipc_objects((uid,))
+    if not objects:
+        return
+    import ctypes  # only when there is something to remove: most sweeps never load it
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ipc_rmid = 0
+    for kind, ident in objects:
+        if kind == "shm":
+            libc.shmctl(ident, ipc_rmid, None)
+        elif kind == "sem":
+            libc.semctl(ident, 0, ipc_rmid)
+        else:
+            libc.msgctl(ident, ipc_rmid, None)
+
+
+def _empty(top):
+    """True if ``top`` has no entries, or does not exist in this container."""
+    try:
+        return not os.listdir(top)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _wipe(top):
@@ -729,24 +793,38 @@ def _wipe(top):
             pass
 
 
+def _script(name):
+    """Path of the runner script ``name``: its bytecode (``name.pyc``, baked in at image build, see
+    docker/Dockerfile) when there is one, else its source. The root is read-only: nothing is cached
+    at run time, so a script started from source is compiled again in every container."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    pyc = os.path.join(here, name + ".pyc")
+    return pyc if os.path.exists(pyc) else os.path.join(here, name + ".py")
+
+
+def _args(argv):
+    """``--socket PATH --uid N --trusted-uid N`` (the host's fixed command line; argparse alone
+    costs ~10 ms of interpreter start-up per container)."""
+    opts = dict(zip(argv[::2], argv[1::2], strict=True))
+    if sorted(opts) != ["--socket", "--trusted-uid", "--uid"]:
+        raise SystemExit(f"usage: agent.py --socket PATH --uid N --trusted-uid N (got {argv!r})")
+    return opts["--socket"], int(opts["--uid"]), int(opts["--trusted-uid"])
+
+
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--socket", required=True)
-    parser.add_argument("--uid", type=int, required=True)
-    parser.add_argument("--trusted-uid", type=int, required=True)
-    args = parser.parse_args()
+    path, uid, trusted_uid = _args(sys.argv[1:])
     deadline = time.monotonic() + 30
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            sock.connect(args.socket)
+            sock.connect(path)
             break
         except OSError:
             sock.close()
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-    Agent(sock, args.uid, args.trusted_uid).serve()
+    Agent(sock, uid, trusted_uid).serve()
 
 
 if __name__ == "__main__":

@@ -344,7 +344,7 @@ async def _embedded(
     window = (
         settings.pool_size + settings.container_limit if settings.cpu_admission else 2 * settings.pool_size
     )
-    async with Engine(settings) as engine:
+    async with Engine(settings, result_cache=True) as engine:
         await rescore(samples, engine_backend(engine), reporter, done, concurrency or window)
 
 
@@ -395,6 +395,12 @@ async def _remote(
     help="File holding the shared token clients must send (or set SANDBOX_TOKEN).",
 )
 @click.option(
+    "--front-ends",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Front-end processes sharing the port(s) over the one worker fleet (default 1; see README).",
+)
+@click.option(
     "--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None, help="PEM cert chain."
 )
 @click.option(
@@ -408,6 +414,7 @@ def serve_cmd(
     metrics_port: int | None,
     http_port: int | None,
     token_file: Path | None,
+    front_ends: int | None,
     tls_cert: str | None,
     tls_key: str | None,
 ) -> None:
@@ -432,6 +439,7 @@ def serve_cmd(
         "tls_cert": tls_cert,
         "tls_key": tls_key,
         "token": token_file.read_text().strip() if token_file else None,
+        "front_ends": front_ends,
     }
     settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
 

@@ -16,6 +16,8 @@ __all__ = [
     "DEFAULT_COMPILE_TIME_LIMIT_MS",
     "DEFAULT_MAX_OUTPUT_BYTES",
     "DEFAULT_MEMORY_LIMIT_MB",
+    "DEFAULT_RESULT_CACHE_ENTRIES",
+    "DEFAULT_RESULT_CACHE_MB",
     "DEFAULT_TIME_LIMIT_MS",
     "Settings",
 ]
@@ -25,6 +27,8 @@ DEFAULT_MEMORY_LIMIT_MB = 256
 DEFAULT_MAX_OUTPUT_BYTES = 8 << 20
 DEFAULT_COMPILE_TIME_LIMIT_MS = 20_000
 DEFAULT_COMPILE_MEMORY_MB = 1024
+DEFAULT_RESULT_CACHE_ENTRIES = 65_536
+DEFAULT_RESULT_CACHE_MB = 256
 
 
 def _default_pool_size() -> int:
@@ -172,6 +176,25 @@ class Settings(BaseSettings):
     """HTTP door on ``host`` (OpenRLHF ``/get_reward``, SandboxFusion ``/run_code``) with the same
     token and TLS as gRPC; None (default) leaves it closed, 0 picks a free port."""
 
+    result_cache: bool = True
+    """Answer a request identical to one already scored (all but its ``id``) from memory, and let
+    identical requests in flight wait for the first (``result_cache.py``: what is never cached and
+    why). ``SANDBOX_RESULT_CACHE=0`` turns it off; so does a size of 0."""
+    result_cache_entries: int = Field(default=DEFAULT_RESULT_CACHE_ENTRIES, ge=0)
+    """Most answers the result cache keeps (least recently used go first)."""
+    result_cache_mb: int = Field(default=DEFAULT_RESULT_CACHE_MB, ge=0)
+    """Most memory the result cache's answers take, in MiB."""
+
+    front_ends: int = Field(default=1, ge=1, le=64)
+    """Front-end processes ``serve`` runs over the one worker fleet, sharing the gRPC (and HTTP)
+    port with ``SO_REUSEPORT``; each admits its 1/N share of every worker's credits. Add one when a
+    front end's process nears a full core (README: how many samples/s one holds)."""
+    front_end_namespace: str = ""
+    """Set by ``serve`` for its extra front ends: the Ray namespace of the worker actors they
+    attach to (they never spawn or stop workers). Leave unset."""
+    front_end_index: int = Field(default=0, ge=0, le=63)
+    """Set by ``serve`` for its extra front ends (1, 2, ...): the metrics port is offset by it."""
+
     # --- sessions (stateful interpreters, service Sessions) ------------------------------------
     session_max_per_worker: int = Field(default=64, ge=0, le=1_000)
     """Live sessions one worker holds at most (one container each); past it OpenSession is
@@ -214,12 +237,22 @@ class Settings(BaseSettings):
     worker_batch_ms: float = Field(default=50.0, ge=0, le=1_000)
     """While a worker has a backlog, answers finishing within this window go back together (one
     Ray object); a chunk's last answer, and every answer once the backlog runs low, go at once."""
+    dispatch_batch_ms: float = Field(default=2.0, ge=0, le=100)
+    """While some chunk is out, the front end lets newly admitted samples gather this long before
+    sending the next chunk, so a busy front end makes few large Ray calls instead of one per
+    sample (each call costs the front end and the worker far more than a sample in it). 0: send
+    at once."""
     max_chunk: int = Field(default=64, ge=1, le=4096)
     """Most samples sent to a worker in one Ray call."""
     dispatch_retries: int = Field(default=2, ge=0, le=10)
     """How often a sample whose worker died is re-queued before it is answered SANDBOX_ERROR."""
     stats_interval_s: float = Field(default=2.0, gt=0)
     """How often worker pool statistics are collected and lost nodes' workers are re-spawned."""
+
+    @property
+    def result_cache_on(self) -> bool:
+        """Whether the result cache is in use (on, and neither bound 0)."""
+        return self.result_cache and self.result_cache_entries > 0 and self.result_cache_mb > 0
 
     @property
     def warm(self) -> int:

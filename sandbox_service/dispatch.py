@@ -7,6 +7,12 @@ has its unanswered jobs put back at the head of the queue; a job re-queued more 
 ``dispatch_retries`` times is answered ``SANDBOX_ERROR``. Workers are one per node offering the
 ``worker_resource``; the monitor re-spawns lost ones, picks up new nodes and collects pool stats.
 
+With the result cache on (``Settings.result_cache``), ``admit`` answers a request identical to one
+already scored at once (``cached=true``), and one identical to a request still running waits for it
+(a *follower* of that *leader*) instead of taking a worker. A leader whose answer may be cached
+answers its followers too; one whose answer may not (``result_cache.why_uncacheable``) sends each
+follower to run on its own, all at once; a cancelled leader hands its place to its first follower.
+
 Runs on one asyncio loop (the gRPC server's) and talks to Ray through awaitable object refs.
 """
 
@@ -18,13 +24,16 @@ import contextlib
 import itertools
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
 from .errors import InfrastructureError, Overloaded, ShuttingDown
+from .images import VERSION_LABEL
 from .metrics import ServiceMetrics
-from .models import Verdict
+from .models import Limits, Verdict
+from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .v1 import sandbox_pb2 as pb
 from .wire import sandbox_error_response, task_from_proto
 from .worker import CANCELLED, remote_worker_class
@@ -46,6 +55,12 @@ class Job:
     attempts: int = 0
     dispatched: float = 0.0
     worker: WorkerHandle | None = None
+    # result cache (all unset when it is off)
+    cache_key: bytes | None = None
+    version: str = ""  # the fleet's image version the key was made with
+    limits: Limits | None = None
+    leader: Job | None = None  # a follower: the identical job it waits for
+    followers: list[Job] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -85,6 +100,8 @@ class Dispatcher:
     def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ServiceMetrics()
+        self.worker_class: Any = remote_worker_class
+        """Makes the Ray actor class of a worker (benchmarks put a test double here)."""
         self.metrics.watch(lambda: len(self._queue), lambda: self.in_flight, lambda: len(self.workers))
         self.workers: dict[str, WorkerHandle] = {}
         self.unplaced: dict[str, str] = {}  # node id -> why its worker could not be started
@@ -101,10 +118,36 @@ class Dispatcher:
         self._monitor_task: asyncio.Task[None] | None = None
         self.draining = False
         self._closed = False
+        self.cache: ResultCache | None = None
+        if settings.result_cache_on:
+            self.cache = ResultCache(settings.result_cache_entries, settings.result_cache_mb << 20)
+            self.metrics.watch_cache(self.cache)
+        self._leaders: dict[bytes, Job] = {}  # cache key -> the job running it
+        self._following = 0  # followers waiting for a leader
+        self._chunks_running = 0  # Ray calls whose answers are still streaming in
+        # Several front ends (Settings.front_ends): the first spawns named workers in a namespace of
+        # its own; the others attach to them by name. Each uses a 1/N share of every worker's credits.
+        self.share = settings.front_ends
+        self.attached = bool(settings.front_end_namespace)
+        self.namespace = settings.front_end_namespace or (
+            f"sandbox-{uuid.uuid4().hex[:12]}" if settings.front_ends > 1 else ""
+        )
+        self._actor_names: set[str] = set()
+        self.image_version = ""  # the workers' runtime image version(s), part of every cache key
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Spawn a worker on every node offering the resource; fails if none could be started."""
+        """Spawn a worker on every node offering the resource; fails if none could be started.
+        An attached front end (``Settings.front_end_namespace``) attaches to the first's instead."""
+        if self.attached:
+            await self._attach()
+            if not self.workers:
+                raise InfrastructureError(
+                    f"no sandbox worker to attach to in Ray namespace {self.namespace!r}"
+                )
+            self._pump_task = asyncio.create_task(self._pump())
+            self._monitor_task = asyncio.create_task(self._monitor())
+            return
         nodes = await self._sandbox_nodes()
         if not nodes:
             raise InfrastructureError(
@@ -130,6 +173,41 @@ class Dispatcher:
             if n.get("Alive") and n.get("Resources", {}).get(res, 0) >= 1
         }
 
+    def _credits(self, pool_size: int) -> int:
+        """This front end's share of a worker's credits."""
+        return max(1, pool_size * (1 + self.settings.worker_prefetch) // self.share)
+
+    async def _attach(self) -> None:
+        """Attach to the named workers of ``namespace`` not yet known (an attached front end)."""
+        import ray
+        from ray.util import list_named_actors
+
+        found = await asyncio.to_thread(list_named_actors, all_namespaces=True)
+        for entry in found:
+            actor_name = entry["name"]
+            if entry["namespace"] != self.namespace or actor_name in self._actor_names:
+                continue
+            try:
+                actor = await asyncio.to_thread(ray.get_actor, actor_name, self.namespace)
+                info: dict[str, Any] = await asyncio.wait_for(actor.info.remote(), 30)
+            except Exception as exc:  # gone meanwhile, or not started yet: the next round retries
+                log.info("not attaching to worker %s yet: %s", actor_name, _short(exc))
+                continue
+            self._actor_names.add(actor_name)
+            name = str(info["name"])
+            pool_size = int(info["pool_size"])
+            self.workers[name] = WorkerHandle(
+                name=name,
+                node_id=str(info["node_id"]),
+                actor=actor,
+                pool_size=pool_size,
+                credits=self._credits(pool_size),
+                info=info,
+            )
+            self._fleet_changed()
+            log.info("attached to worker %s (%d containers)", name, pool_size)
+            self._wake.set()
+
     async def spawn(self, node_id: str, amount: int, resource: str | None = None) -> WorkerHandle | None:
         """Start a worker pinned to ``node_id`` holding ``amount`` of the resource (= its pool size).
 
@@ -142,11 +220,13 @@ class Dispatcher:
         name = f"w{next(self._names)}"
         settings = self.settings.model_copy(update={"pool_size": amount})
         self._spawning.add(node_id)
+        named = {"name": name, "namespace": self.namespace} if self.namespace else {}
         actor = (
-            remote_worker_class()
+            self.worker_class()
             .options(
                 resources={resource: amount},
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+                **named,
             )
             .remote(settings, name)
         )
@@ -176,11 +256,12 @@ class Dispatcher:
             node_id=node_id,
             actor=actor,
             pool_size=amount,
-            credits=amount * (1 + self.settings.worker_prefetch),
+            credits=self._credits(amount),
             info=info,
         )
         self.unplaced.pop(node_id, None)
         self.workers[name] = handle
+        self._fleet_changed()
         log.info("worker %s started on node %s with %d containers", name, node_id[:12], amount)
         self._wake.set()
         return handle
@@ -211,6 +292,11 @@ class Dispatcher:
         for task in (self._pump_task, self._monitor_task):
             if task is not None:
                 task.cancel()
+        for leader in list(self._leaders.values()):
+            for job in leader.followers:
+                self._fail(job, ShuttingDown("the service is shutting down"))
+            leader.followers = []
+        self._following = 0
         for job in list(self._queue):
             self._fail(job, ShuttingDown("the service is shutting down"))
         self._queue.clear()
@@ -222,7 +308,8 @@ class Dispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         workers = list(self.workers.values())
         self.workers.clear()
-        await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
+        if not self.attached:  # the first front end owns the workers; the others only leave them
+            await asyncio.gather(*(self._kill(w.actor, graceful=True) for w in workers))
 
     # -- admission ---------------------------------------------------------------------------
     @property
@@ -245,20 +332,109 @@ class Dispatcher:
         if self.draining:
             raise ShuttingDown("the service is shutting down; retry on another instance")
         task = task_from_proto(request, self.settings)
+        payload = request.SerializeToString()
+        key = None
+        if self.cache is not None:
+            key = cache_key(payload, request.id, self.image_version)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return self._answered_from_cache(request, task.language, hit)
+            leader = self._leaders.get(key)
+            if leader is not None:
+                if self._following >= self.settings.max_queue:
+                    raise Overloaded(
+                        f"{self._following} requests already wait for identical ones; retry with backoff"
+                    )
+                job = self._job(request, payload, task.language)
+                job.leader = leader
+                leader.followers.append(job)
+                self._following += 1
+                self.cache.deduplicated += 1
+                self._idle.clear()
+                return job
         if self.waiting >= self.settings.max_queue:
             raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
-        job = Job(
-            key=next(self._keys),
-            request=request,
-            payload=request.SerializeToString(),
-            language=task.language,
-            future=asyncio.get_running_loop().create_future(),
-            admitted=time.monotonic(),
-        )
+        job = self._job(request, payload, task.language)
+        if key is not None:
+            job.cache_key, job.version = key, self.image_version
+            job.limits = getattr(task, "limits", None)
+            self._leaders[key] = job
         self._queue.append(job)
         self._idle.clear()
         self._wake.set()
         return job
+
+    def _job(self, request: pb.ScoreRequest, payload: bytes, language: str) -> Job:
+        return Job(
+            key=next(self._keys),
+            request=request,
+            payload=payload,
+            language=language,
+            future=asyncio.get_running_loop().create_future(),
+            admitted=time.monotonic(),
+        )
+
+    def _answered_from_cache(self, request: pb.ScoreRequest, language: str, data: bytes) -> Job:
+        job = self._job(request, b"", language)
+        self._resolve_from(job, data)
+        return job
+
+    def _resolve_from(self, job: Job, data: bytes) -> None:
+        """Answer ``job`` with a stored answer (a hit, or its leader's)."""
+        if job.future.done():
+            return
+        now = time.monotonic()
+        response = from_cache(data, job.request.id, (now - job.admitted) * 1000.0)
+        self.metrics.sample(_VERDICT_NAMES[response.verdict], job.language).inc()
+        self.metrics.latency.observe(now - job.admitted)
+        job.future.set_result(response)
+
+    def _fleet_changed(self) -> None:
+        """Workers came or went: the image version(s) every new cache key is made with."""
+        versions = {w.info.get("image_labels", {}).get(VERSION_LABEL, "?") for w in self.workers.values()}
+        self.image_version = ",".join(sorted(versions))
+
+    def _leader_done(self, job: Job, response: pb.ScoreResponse | None) -> None:
+        """``job`` (keyed) has its answer (None: it was cancelled or failed): cache it if it may be,
+        and settle its followers."""
+        assert self.cache is not None and job.cache_key is not None
+        key = job.cache_key
+        if self._leaders.get(key) is job:
+            del self._leaders[key]
+        followers, job.followers = job.followers, []
+        self._following -= len(followers)
+        data = None
+        if response is not None:
+            reason = why_uncacheable(response, job.limits)
+            ran_on = job.worker.info.get("image_labels", {}).get(VERSION_LABEL, "?") if job.worker else ""
+            if reason is None and ran_on != job.version:
+                reason = "image_changed"  # the fleet's image moved under it: not this key's answer
+            if reason is None:
+                data = stored_form(response)
+                self.cache.put(key, data)
+            else:
+                self.cache.skipped(reason)
+        if data is not None:
+            for f in followers:
+                self._resolve_from(f, data)
+            return
+        live = [f for f in followers if not f.future.done()]
+        if response is None and live:  # cancelled: the first follower runs in its place
+            heir, rest = live[0], live[1:]
+            heir.leader, heir.cache_key, heir.version, heir.limits = None, key, job.version, job.limits
+            heir.followers = rest
+            for f in rest:
+                f.leader = heir
+            self._following += len(rest)
+            self._leaders[key] = heir
+            self._queue.append(heir)
+        else:  # not cacheable: every follower runs on its own (keyed, so a cacheable answer is kept)
+            for f in live:
+                f.leader, f.cache_key, f.version, f.limits = None, key, job.version, job.limits
+                self._queue.append(f)
+        if live:
+            self._idle.clear()
+            self._wake.set()
 
     async def admit_when_room(self, request: pb.ScoreRequest) -> Job:
         """Like ``admit`` but waits for room in the queue instead of raising ``Overloaded``."""
@@ -286,6 +462,15 @@ class Dispatcher:
         if job.future.done():
             return
         job.future.cancel()
+        if job.leader is not None:  # a follower: it only leaves its leader's list
+            with contextlib.suppress(ValueError):
+                job.leader.followers.remove(job)
+                self._following -= 1
+            job.leader = None
+            self._settled()
+            return
+        if job.cache_key is not None:
+            self._leader_done(job, None)
         if job.worker is None:
             with contextlib.suppress(ValueError):
                 self._queue.remove(job)
@@ -298,9 +483,15 @@ class Dispatcher:
 
     # -- the pump ----------------------------------------------------------------------------
     async def _pump(self) -> None:
+        window = self.settings.dispatch_batch_ms / 1000.0
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if window > 0 and self._chunks_running and len(self._queue) < self.settings.max_chunk:
+                # Work is already out: let arrivals gather for a moment so they go in one Ray call
+                # (a call costs the front end and the worker far more than a sample in it does).
+                await asyncio.sleep(window)
+                self._wake.clear()
             while self._queue:
                 worker = max(self.workers.values(), key=lambda w: w.wants(), default=None)
                 if worker is None or worker.wants() <= 0:
@@ -320,6 +511,7 @@ class Dispatcher:
 
     async def _run_chunk(self, worker: WorkerHandle, jobs: list[Job]) -> None:
         error: BaseException | None = None
+        self._chunks_running += 1
         try:
             stream = worker.actor.run.remote([(j.key, j.payload) for j in jobs])
             async for ref in stream:
@@ -333,6 +525,8 @@ class Dispatcher:
             raise
         except Exception as exc:  # the actor died, or Ray could not reach it
             error = exc
+        finally:
+            self._chunks_running -= 1
         # Whatever this chunk did not answer goes back to the queue (or fails, out of retries).
         lost = [j for j in jobs if worker.inflight.get(j.key) is j]
         for job in lost:
@@ -349,10 +543,12 @@ class Dispatcher:
     def _worker_lost(self, worker: WorkerHandle, error: BaseException) -> None:
         worker.alive = False
         self.workers.pop(worker.name, None)
+        self._fleet_changed()
         self.metrics.worker_deaths.inc()
         self.metrics.worker_snapshot(worker.name, None)
         log.error("worker %s lost: %s", worker.name, _short(error))
-        self._spawn_task(self._kill(worker.actor))
+        if not self.attached:
+            self._spawn_task(self._kill(worker.actor))
         # Its other chunks notice on their own; the monitor re-spawns a worker for the node.
 
     def _requeue(self, job: Job, reason: str) -> None:
@@ -379,6 +575,8 @@ class Dispatcher:
         self.metrics.latency.observe(now - job.admitted)
         self.metrics.queue_latency.observe(response.timing.queue_ms / 1000.0)
         job.future.set_result(response)
+        if job.cache_key is not None:
+            self._leader_done(job, response)
 
     def _fail(self, job: Job, exc: BaseException) -> None:
         if not job.future.done():
@@ -386,7 +584,7 @@ class Dispatcher:
             job.future.exception()  # retrieved: a caller that left must not cause a warning
 
     def _settled(self) -> None:
-        if not self._queue and not any(w.inflight for w in self.workers.values()):
+        if not self._queue and not self._following and not any(w.inflight for w in self.workers.values()):
             self._idle.set()
 
     # -- monitor -----------------------------------------------------------------------------
@@ -410,6 +608,9 @@ class Dispatcher:
                 continue
             self.metrics.worker_snapshot(w.name, stats)
         if self.draining:
+            return
+        if self.attached:  # workers the first front end re-spawned or added
+            await self._attach()
             return
         served = {w.node_id for w in self.workers.values()} | self._spawning
         for node_id, amount in (await self._sandbox_nodes()).items():

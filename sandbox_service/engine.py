@@ -8,6 +8,11 @@ This is the execution core everything else (CLI, gRPC service, Ray workers) sits
 A program's failure comes back as a verdict; a bad request raises ``InvalidRequest``; a sample the
 sandbox could not judge, even after ``settings.retries`` fresh containers, comes back as
 ``SANDBOX_ERROR``. All methods run on one asyncio event loop.
+
+``Engine(settings, result_cache=True)`` (what ``sandbox-service score`` runs) answers a request
+identical to one it scored before from memory, and identical requests in flight wait for the first
+(``result_cache``; off with ``SANDBOX_RESULT_CACHE=0``). Ray workers run without one: the front end
+caches before a request reaches them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .images import ensure_image
 from .mathcheck import MathVerifier, VerifierError
 from .models import CodeResult, CodeTask, MathTask
 from .pool import ContainerPool
+from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .runner import Runner
 from .v1 import sandbox_pb2 as pb
 from .wire import math_response, response_from_result, sandbox_error_response, task_from_proto
@@ -40,10 +46,18 @@ class Engine:
 
     Args:
         settings: deployment settings; defaults read ``SANDBOX_*`` from the environment.
+        result_cache: keep a result cache (if ``settings.result_cache_on``).
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, result_cache: bool = False) -> None:
         self.settings = settings or Settings()
+        s = self.settings
+        self.cache = (
+            ResultCache(s.result_cache_entries, s.result_cache_mb << 20)
+            if result_cache and s.result_cache_on
+            else None
+        )
+        self._leaders: dict[bytes, asyncio.Future[bytes | None]] = {}
         self.runner = Runner(self.settings)
         self._pool: ContainerPool | None = None
         self._math: MathVerifier | None = None
@@ -142,6 +156,36 @@ class Engine:
         """Validate and score one request (raises ``InvalidRequest`` for a bad one)."""
         t0 = time.monotonic()
         task = task_from_proto(request, self.settings)
+        if self.cache is None:
+            return await self._score(request, task, t0)
+        key = cache_key(request.SerializeToString(), request.id, self.pool.image)
+        data = self.cache.get(key)
+        if data is None and (leader := self._leaders.get(key)) is not None:
+            self.cache.deduplicated += 1
+            data = await asyncio.shield(leader)
+            if data is None:  # not cacheable, or the leader gave up: this one runs on its own
+                return await self._score(request, task, t0)
+        if data is not None:
+            return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
+        done: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._leaders[key] = done
+        stored = None
+        try:
+            response = await self._score(request, task, t0)
+            reason = why_uncacheable(response, getattr(task, "limits", None))
+            if reason is None:
+                stored = stored_form(response)
+                self.cache.put(key, stored)
+            else:
+                self.cache.skipped(reason)
+            return response
+        finally:
+            del self._leaders[key]
+            done.set_result(stored)
+
+    async def _score(
+        self, request: pb.ScoreRequest, task: CodeTask | MathTask, t0: float
+    ) -> pb.ScoreResponse:
         if isinstance(task, MathTask):
             return await self.run_math(request, task, t0)
         result, queue_ms = await self.run_code(task)

@@ -56,9 +56,32 @@ from .wire import loads_json
 
 __all__ = ["HttpFront"]
 
-LANGUAGE_ALIASES = {"python3": "python", "py": "python", "c++": "cpp", "cc": "cpp"}
-"""SandboxFusion's language names that are not our row names or aliases (``nodejs``, ``csharp``, ...
-are both); anything else goes through ``runners.languages.resolve``."""
+SANDBOXFUSION_LANGUAGES = {
+    "python": "python",
+    "cpp": "cpp",
+    "nodejs": "javascript",
+    "js": "javascript",
+    "go": "go",
+    "go_test": "go",
+    "java": "java",
+    "php": "php",
+    "csharp": "csharp",
+    "bash": "bash",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "rust": "rust",
+    "lua": "lua",
+    "perl": "perl",
+    "ruby": "ruby",
+}
+"""SandboxFusion's ``/run_code`` language names (its ``Language`` literal and runner table) we answer,
+and our row for each. Any other name goes through ``runners.languages.resolve`` (our own names and
+aliases: ``c``, ``javascript``, ``c++``, ...); SandboxFusion's others (``R``, ``scala``, ``pytest``,
+``junit``, ``jest``, ``kotlin_script``, ...) are refused naming ``language``."""
+GO_TEST_MARKER = "// go_test: the program is the test file\n"
+"""``go_test`` (SandboxFusion writes the code to a ``_test.go`` file and runs ``go test``): the code
+is the program of one Go assertion test whose test code is only this comment, so it is built with
+``go test -c`` and passes when its tests do (our ``TestMain`` is added, so the code must have none)."""
 RUN_CODE_FIELDS = {
     "code.source": "code",
     "code.language": "language",
@@ -148,11 +171,19 @@ def run_code_request(body: RunCodeBody) -> pb.ScoreRequest:
         ),
     )
     test = pb.TestCase(stdio=pb.StdioTest(stdin=body.stdin or ""))
-    language = LANGUAGE_ALIASES.get(body.language, body.language)
+    language = SANDBOXFUSION_LANGUAGES.get(body.language, body.language)
     spec = resolve(language)
     language = spec.name if spec is not None else language  # unknown: the contract names it
+    code = body.code
+    if body.language == "go_test":
+        if body.stdin:
+            raise InvalidRequest("stdin", "go_test runs the code's tests, which read no stdin here")
+        test = pb.TestCase(assertion=pb.AssertionTest(code=GO_TEST_MARKER))
+    elif language == "php":  # as SandboxFusion runs PHP: stripped, and the open tag optional
+        code = code.lstrip()
+        code = code if code.startswith("<?php") else "<?php\n" + code
     return pb.ScoreRequest(
-        id="run_code", code=pb.CodeTask(language=language, source=body.code, tests=[test], limits=limits)
+        id="run_code", code=pb.CodeTask(language=language, source=code, tests=[test], limits=limits)
     )
 
 
@@ -297,7 +328,8 @@ class HttpFront:
         if s.tls_cert and s.tls_key:  # the same certificate as the gRPC port (Service checks the pair)
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(s.tls_cert, s.tls_key)
-        site = web.TCPSite(self._runner, s.host, s.http_port or 0, ssl_context=tls)
+        shared = s.front_ends > 1 or bool(s.front_end_namespace)  # several front ends, one port
+        site = web.TCPSite(self._runner, s.host, s.http_port or 0, ssl_context=tls, reuse_port=shared or None)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self.port

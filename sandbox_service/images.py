@@ -4,8 +4,10 @@ Two layers, each tagged by a hash of its inputs so a rebuild happens only when t
 
 1. ``sandbox-base:bookworm-<hash>``: ``debootstrap --variant=minbase --include=<docker/packages.txt>``
    into a temp dir, then ``docker import`` (no registry, no pull).
-2. ``<image>:<version>``: ``docker/Dockerfile`` adds the agent (``runners/``) on top. The version
-   hashes the base tag, the Dockerfile and the agent's files; it is stored in the label
+2. ``<image>:<version>``: ``docker/Dockerfile`` adds the warm-up (``docker/warm``), the Node modules
+   programs may ``require`` (``docker/npm``: ``npm ci --ignore-scripts`` on the host from its lockfile,
+   so each package's integrity hash is checked) and the agent (``runners/``) on top. The version
+   hashes the base tag, the Dockerfile, those files and the agent's; it is stored in the label
    ``sandbox.version`` and the engine refuses to start on a missing or stale image.
 """
 
@@ -90,7 +92,7 @@ def base_tag() -> str:
 def runtime_tag(repo: str) -> str:
     """Tag (``repo:version``) the runtime image must have for this version of the runners."""
     parts = [base_tag().encode(), (_docker_dir() / "Dockerfile").read_bytes()]
-    for path in _warm_files():
+    for path in [*_warm_files(), *_npm_files()]:
         parts += [str(path.relative_to(_docker_dir())).encode(), path.read_bytes()]
     parts += [name.encode() for name in AGENT_FILES]
     parts += [(_runners_dir() / name).read_bytes() for name in AGENT_FILES]
@@ -100,6 +102,34 @@ def runtime_tag(repo: str) -> str:
 def _warm_files() -> list[Path]:
     """The build-time warm-up files (``docker/warm``: Go build cache, Rust crates), in a stable order."""
     return sorted(p for p in (_docker_dir() / "warm").rglob("*") if p.is_file())
+
+
+NPM_FILES = ("package.json", "package-lock.json")
+
+
+def _npm_files() -> list[Path]:
+    """The Node modules' manifest and lockfile (``docker/npm``): pinned versions and integrity hashes."""
+    return [_docker_dir() / "npm" / name for name in NPM_FILES]
+
+
+def _npm_install(into: Path, say: Callable[[str], None]) -> None:
+    """``npm ci`` the lockfile's packages into ``into/node_modules`` (registry at build time only).
+
+    ``--ignore-scripts``: no package code runs on the host; npm checks each tarball against the
+    lockfile's ``integrity`` hash and fails on a mismatch or on a manifest the lockfile does not match.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ImageError("npm is not installed (apt-get install -y npm): the image ships npm packages")
+    into.mkdir(parents=True, exist_ok=True)
+    for path in _npm_files():
+        shutil.copy(path, into / path.name)
+    say(f"npm ci ({', '.join(NPM_FILES)})")
+    argv = [npm, "ci", "--ignore-scripts", "--omit=dev", "--no-audit", "--no-fund", "--no-update-notifier"]
+    proc = subprocess.run(argv, cwd=into, capture_output=True, text=True, env={**os.environ, "CI": "1"})
+    if proc.returncode != 0:
+        raise ImageError(f"npm ci failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    (into / "node_modules" / ".package-lock.json").unlink(missing_ok=True)  # npm's own bookkeeping
 
 
 def _exists(client: docker.DockerClient, tag: str) -> bool:
@@ -260,6 +290,7 @@ def _build_runtime(client: docker.DockerClient, repo: str, say: Callable[[str], 
     with tempfile.TemporaryDirectory(prefix="sandbox-build-") as ctx:
         shutil.copy(_docker_dir() / "Dockerfile", ctx)
         shutil.copytree(_docker_dir() / "warm", Path(ctx) / "warm")
+        _npm_install(Path(ctx) / "npm", say)
         for name in AGENT_FILES:
             (Path(ctx) / "runners" / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(_runners_dir() / name, Path(ctx) / "runners" / name)

@@ -25,6 +25,9 @@ _TEST_GAUGES = {
     "sleeping": "Runs whose CPU slot is lent (using under cpu_idle_fraction of a core)",
     "woken": "Lent runs that want CPU again, waiting for a slot",
     "waiting": "New runs waiting for a CPU slot",
+    "cells": "Session cells in progress per worker (counted in running, cpu_bound, sleeping too)",
+    "cells_cpu_bound": "Session cells holding a CPU slot",
+    "cells_sleeping": "Session cells whose CPU slot is lent",
 }
 
 
@@ -103,6 +106,31 @@ class _WorkerCollector(Collector):
         yield fanouts
 
 
+class _CacheCollector(Collector):
+    """The result cache's counters, read at scrape time (nothing to update per sample)."""
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.cache
+        for name, doc, value in (
+            ("hits", "Requests answered from the result cache", c.hits),
+            ("misses", "Requests the result cache did not hold", c.misses),
+            ("evictions", "Answers evicted from the result cache (least recently used)", c.evictions),
+            ("deduplicated", "Requests that waited for an identical one in flight", c.deduplicated),
+        ):
+            yield CounterMetricFamily(f"sandbox_result_cache_{name}", doc, value=value)
+        skipped = CounterMetricFamily(
+            "sandbox_result_cache_uncacheable", "Answers not cached, by reason", labels=["reason"]
+        )
+        for reason, n in sorted(c.uncacheable.items()):
+            skipped.add_metric([reason], n)
+        yield skipped
+        yield GaugeMetricFamily("sandbox_result_cache_entries", "Answers in the result cache", value=len(c))
+        yield GaugeMetricFamily("sandbox_result_cache_bytes", "Bytes the result cache holds", value=c.bytes)
+
+
 class ServiceMetrics:
     """Every metric the service exports."""
 
@@ -146,6 +174,10 @@ class ServiceMetrics:
         self.queue_depth.set_function(queued)
         self.in_flight.set_function(in_flight)
         self.workers.set_function(workers)
+
+    def watch_cache(self, cache: Any) -> None:
+        """Export a ``result_cache.ResultCache``'s counters (read whenever scraped)."""
+        self.registry.register(_CacheCollector(cache))
 
     def sample(self, verdict: str, language: str) -> Any:
         """The per-verdict counter child (cached: ``labels()`` costs a lock and a dict per call)."""

@@ -2,10 +2,10 @@
 
 Each container runs the agent (``runners/agent.py``) and nothing else; the Docker daemon is called only
 to create and remove containers, never on the per-test path. A container is recycled (removed and
-replaced in the background) after a timeout, an OOM kill, a lost agent, a slow reset or
-``max_uses`` samples. Containers carry the label ``sandbox-service.pool`` (the configured prefix) and
-the owning process; at start-up, containers of owners that no longer run are removed, and at
-shutdown all of ours are.
+replaced in the background) after an OOM kill, a lost agent, leftover processes, a slow reset,
+``max_uses`` samples, or a timeout it is not proven clean after (``Lease.timed_out``). Containers
+carry the label ``sandbox-service.pool`` (the configured prefix) and the owning process; at
+start-up, containers of owners that no longer run are removed, and at shutdown all of ours are.
 
 Isolation flags (see ``architecture.md``): no network, read-only root, size-capped tmpfs work dirs,
 pids limit, memory = memory+swap, CPU quota, nofile/fsize/core ulimits, all capabilities dropped but
@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import socket
+import struct
 import tempfile
 import time
 from collections import Counter
@@ -39,7 +40,7 @@ import docker.errors
 import docker.types
 import psutil
 
-from .admission import CpuAdmission, CpuProbe, Ticket, find_cpu_probe
+from .admission import SHARES_SLOT, CpuAdmission, CpuProbe, Ticket, find_cpu_probe
 from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
@@ -93,6 +94,12 @@ def _claim_uid_block() -> tuple[socket.socket, int]:
             continue
         return lock, UID_BASE + slot * UID_BLOCK
     raise InfrastructureError(f"all {UID_SLOTS} program-uid blocks of this host are taken")
+
+
+def _peer_pid(sock: socket.socket) -> int:
+    """Pid of the process at the other end of a connected unix socket (SO_PEERCRED)."""
+    pid, _uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    return int(pid)
 
 
 def _owner_alive(tag: str) -> bool:
@@ -174,6 +181,19 @@ class Container:
             return max(0, peak - start.baseline), max(0, _oom_kills(self.run_cgroup) - start.oom_kills)
         except (OSError, ValueError) as exc:
             raise InfrastructureError(f"cannot read the run cgroup of {self.name}: {exc}") from exc
+
+    def only_service_left(self) -> bool:
+        """Whether the container runs nothing but its own processes (init, agent, fork server) at its
+        usual CPU weight: read on the host from its cgroup, not from the agent. False where that
+        cannot be read."""
+        probe = self.cpu
+        if probe is None or not probe.service_tids:
+            return False
+        try:
+            tids = {int(t) for t in probe.threads_file.read_text().split()}
+        except (OSError, ValueError):
+            return False
+        return tids == probe.service_tids and probe.shares_set == SHARES_SLOT
 
     def agent_host_pid(self) -> int:
         """Host pid of the agent (the child of the container's init); for tests and diagnostics."""
@@ -295,6 +315,7 @@ class ContainerPool:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.recycles: Counter[str] = Counter()
+        self.reuses: Counter[str] = Counter()  # containers kept after an event that used to recycle them
         self.start_failures = 0
         self.cpu = CpuAdmission(
             settings.pool_size,
@@ -383,13 +404,12 @@ class ContainerPool:
                     while time.monotonic() < deadline:
                         self.client.containers.get(name)  # NotFound ends the wait
                         time.sleep(0.05)
-                    raise InfrastructureError(
-                        f"container {name} still there {REMOVAL_WAIT_S:.0f} s after removal"
-                    ) from exc
+                    stuck = f"container {name} still there {REMOVAL_WAIT_S:.0f} s after removal"
+                    raise InfrastructureError(stuck) from exc
         finally:
             shutil.rmtree(self._sock_root / name, ignore_errors=True)
 
-    def _run_container(self, name: str, uid: int, sock_dir: Path) -> tuple[str, int]:
+    def _run_container(self, name: str, uid: int, sock_dir: Path) -> str:
         if self._closed:  # queued for a thread while the pool closed: start nothing
             raise InfrastructureError("pool is closed")
         s = self.settings
@@ -400,7 +420,7 @@ class ContainerPool:
             [
                 "/usr/bin/python3",
                 "-I",
-                "/opt/runners/agent.py",
+                "/opt/runners/agent.pyc",  # baked in at build (docker/Dockerfile): no compile per start
                 "--socket",
                 AGENT_SOCKET,
                 "--uid",
@@ -442,8 +462,8 @@ class ContainerPool:
             user="0:0",
             working_dir="/",
         )
-        container.reload()
-        return str(container.id), int(container.attrs["State"]["Pid"])
+        # No reload() for the init's pid: the agent's connection tells it (see _start_container).
+        return str(container.id)
 
     async def _start_container(self) -> Container:
         if not self._free_uids:
@@ -460,7 +480,7 @@ class ContainerPool:
             listener.listen(1)
             listener.setblocking(False)
             try:
-                docker_id, init_pid = await asyncio.to_thread(self._run_container, name, uid, sock_dir)
+                docker_id = await asyncio.to_thread(self._run_container, name, uid, sock_dir)
             except docker.errors.DockerException as exc:
                 raise DockerUnavailable(f"cannot start a sandbox container: {exc}") from exc
             loop = asyncio.get_running_loop()
@@ -480,6 +500,17 @@ class ContainerPool:
         finally:
             listener.close()
         path.unlink()  # connected: nobody else may ever connect
+        try:
+            # The peer's host pid (the kernel translates it into our pid namespace) is the agent's;
+            # its parent is the container's init. Saves a daemon round trip (inspect) per start.
+            init_pid = psutil.Process(_peer_pid(conn_sock)).ppid()
+            if docker_id not in Path(f"/proc/{init_pid}/cgroup").read_text():  # never a stranger's
+                raise OSError(f"pid {init_pid} is not in container {docker_id[:12]}")
+        except (OSError, psutil.Error) as exc:
+            conn_sock.close()
+            self._free_uids.append(uid)
+            await asyncio.to_thread(self._remove, name)
+            raise AgentLost(f"agent of {name} is gone as it connected: {exc}") from exc
         reader, writer = await asyncio.open_unix_connection(sock=conn_sock)
         conn = AgentConnection(reader, writer)
         container = Container(
@@ -731,7 +762,7 @@ class ContainerPool:
     async def lease(self) -> AsyncIterator[Lease]:
         """``async with pool.lease() as lease:`` — a container for one sample, always given back."""
         container = await self.acquire()
-        lease = Lease(container, admission=self.cpu)
+        lease = Lease(container, admission=self.cpu, reuses=self.reuses)
         try:
             yield lease
         except BaseException:
@@ -745,6 +776,7 @@ class ContainerPool:
             "size": self.size,
             "idle": self.idle,
             "recycles": dict(self.recycles),
+            "reuses": dict(self.reuses),
             "grown": self.grown,
             "shrunk": self.shrunk,
             "cpu": self.cpu.stats(),
@@ -758,10 +790,28 @@ class Lease:
     container: Container
     reason: str | None = None
     admission: CpuAdmission | None = None
+    reuses: Counter[str] | None = None
 
     def recycle(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
+
+    def timed_out(self, swept_clean: bool) -> None:
+        """A run ended on a time limit (wall or CPU) and was killed: keep the container only if it is
+        proven as clean as after any other run, else recycle it (reason ``timeout``).
+
+        Proof, both sides: the agent's own look after its sweep (``swept_clean``: no process of either
+        program uid, ``/tmp``, ``/work``, ``/dev/shm``, ``/dev/mqueue`` empty) and the host's look at
+        the container's cgroup (nothing but init, the agent and the fork server; CPU weight back to a
+        slot's). The run cgroup's limit and peak are set afresh before every run. A sleeper's
+        container then serves the next sample instead of costing a container start (~0.3 s of the
+        host's CPU).
+        """
+        if swept_clean and self.container.only_service_left():
+            if self.reuses is not None:
+                self.reuses["timeout"] += 1
+            return
+        self.recycle("timeout")
 
     @contextlib.asynccontextmanager
     async def cpu_slot(self, wall_ms: float, hold: bool = False) -> AsyncIterator[Ticket | None]:

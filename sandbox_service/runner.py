@@ -382,10 +382,10 @@ class Runner:
             lease.recycle("leftover_processes")
         elif info["oom_kills"]:
             lease.recycle("oom")  # the OOM killer may have picked more than the program
-        elif info["timed_out"] or info["cpu_exceeded"] or info["cpu_ms"] > cpu_ms:
-            lease.recycle("timeout")
         elif info["sweep_ms"] > s.slow_reset_ms:
             lease.recycle("slow_reset")
+        elif info["timed_out"] or info["cpu_exceeded"] or info["cpu_ms"] > cpu_ms:
+            lease.timed_out(bool(info.get("clean")))  # kept only if proven clean (see Lease.timed_out)
         return raw
 
     async def _read(self, lease: Lease, names: list[str]) -> list[bytes]:

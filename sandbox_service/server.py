@@ -28,6 +28,7 @@ import functools
 import hmac
 import logging
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -43,7 +44,7 @@ from runners.languages import LANGUAGES
 from .client import grpc_options
 from .config import Settings
 from .dispatch import Dispatcher, Job
-from .errors import InvalidRequest, SandboxServiceError, ShuttingDown
+from .errors import InfrastructureError, InvalidRequest, SandboxServiceError, ShuttingDown
 from .http_front import HttpFront
 from .metrics import ServiceMetrics
 from .sessions import SessionRouter
@@ -348,7 +349,10 @@ class Service:
     async def _start_server(self) -> None:
         s = self.settings
         interceptors = [_TokenAuth(s.token)] if s.token else []
-        server = grpc.aio.server(interceptors=interceptors, options=grpc_options(s.max_message_mb))
+        options = grpc_options(s.max_message_mb)
+        if s.front_ends > 1 or s.front_end_namespace:  # several front ends, one port
+            options.append(("grpc.so_reuseport", 1))
+        server = grpc.aio.server(interceptors=interceptors, options=options)
         rejected = self.metrics.rejected
 
         def count(exc: InvalidRequest) -> None:
@@ -379,7 +383,8 @@ class Service:
         for name in ("", SERVICE_NAME, SESSIONS_SERVICE_NAME):
             await self._set_health(name, serving=True)
         if s.metrics_port:
-            self._metrics_server, _thread = start_http_server(s.metrics_port, s.host, self.metrics.registry)
+            port = s.metrics_port + s.front_end_index  # each front end its own
+            self._metrics_server, _thread = start_http_server(port, s.host, self.metrics.registry)
             self.metrics_port = self._metrics_server.server_port
         if s.http_port is not None:
             self.http = HttpFront(s, self.dispatcher)
@@ -420,6 +425,7 @@ class Service:
                     test_kinds=sorted(spec.test_kinds),
                     default_limits=defaults,
                     max_limits=maxima,
+                    aliases=spec.aliases,
                 )
                 for spec in LANGUAGES.values()
             ],
@@ -481,17 +487,105 @@ def init_ray(settings: Settings, num_cpus: int | None = None, temp_dir: str | No
 
 
 async def serve(settings: Settings, ready: Callable[[Service], None] | None = None) -> None:
-    """Run the service until SIGINT/SIGTERM, then shut down gracefully. Ray must be initialised."""
+    """Run the service until SIGINT/SIGTERM, then shut down gracefully. Ray must be initialised.
+
+    With ``settings.front_ends`` N > 1 this process is the first front end: it spawns the workers,
+    then starts N - 1 more front-end processes (``_start_front_ends``) on the same port(s), which
+    attach to those workers; on shutdown they drain and stop first, then this one.
+    """
     service = await Service.start(settings)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready(service)
+    others: list[asyncio.subprocess.Process] = []
+    orphaned: asyncio.Task[None] | None = None
     try:
+        if settings.front_ends > 1 and not settings.front_end_namespace:
+            others = await _start_front_ends(service)
+        if settings.front_end_namespace:
+            orphaned = asyncio.create_task(_stop_when_orphaned(stop))
+            sys.stdout.write(f"front end {settings.front_end_index} ready\n")  # read by the first
+            sys.stdout.flush()
+        if ready is not None:
+            ready(service)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if orphaned is not None:
+            orphaned.cancel()
+        await _stop_front_ends(others)
         await service.stop()
+
+
+async def _start_front_ends(service: Service) -> list[asyncio.subprocess.Process]:
+    """Start front ends 1..N-1: ``serve`` processes with this one's settings, its ports (shared by
+    ``SO_REUSEPORT``), joined to its Ray cluster and attached to its workers' namespace."""
+    import os
+
+    import ray
+
+    s = service.settings
+    fixed = {
+        "port": service.port,
+        "http_port": service.http.port if service.http is not None else None,
+        "ray_address": s.ray_address or ray.get_runtime_context().gcs_address,
+        "front_end_namespace": service.dispatcher.namespace,
+        "metrics_port": s.metrics_port and service.metrics_port,
+    }
+    values = {**s.model_dump(), **fixed}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env.update({f"SANDBOX_{k.upper()}": str(v) for k, v in values.items() if v is not None})
+    started = []
+    try:
+        for index in range(1, s.front_ends):
+            env["SANDBOX_FRONT_END_INDEX"] = str(index)
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "sandbox_service", "serve", env=env, stdout=asyncio.subprocess.PIPE
+            )
+            started.append(proc)
+        for index, proc in enumerate(started, 1):
+            assert proc.stdout is not None
+            line = await asyncio.wait_for(proc.stdout.readline(), s.worker_start_timeout_s)
+            if b"ready" not in line:
+                raise InfrastructureError(f"front end {index} did not start (exit status {proc.returncode})")
+            log.info("front end %d (pid %d) serving on port %d", index, proc.pid, service.port)
+            _DRAINS.add(asyncio.ensure_future(_drain(proc.stdout)))  # a full pipe would block it
+    except BaseException:
+        await _stop_front_ends(started)
+        raise
+    return started
+
+
+_DRAINS: set[asyncio.Future[None]] = set()
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """An extra front end stops when the first is gone (killed outright, it could not say so):
+    its workers and, with a local Ray, its Ray went with it."""
+    import os
+
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(1.0)
+    log.error("the first front end (pid %d) is gone; stopping", parent)
+    stop.set()
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.read(1 << 16):
+        pass
+
+
+async def _stop_front_ends(procs: list[asyncio.subprocess.Process]) -> None:
+    """SIGTERM each (it drains its own samples), then wait; kill what is still there after a while."""
+    for proc in procs:
+        if proc.returncode is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            await asyncio.wait_for(proc.wait(), 60)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()

@@ -56,7 +56,8 @@ class SandboxWorker:
     async def start(self) -> dict[str, Any]:
         """Start the warm pool; returns where this worker lives (raises if Docker or the image fails)."""
         await self.engine.start()
-        await self.sessions.start(self.engine.pool.image, self.engine.pool.client)
+        # Cells take the engine's CPU slots: a worker's cores are shared by its tests and cells.
+        await self.sessions.start(self.engine.pool.image, self.engine.pool.client, self.engine.pool.cpu)
         return self.info()
 
     def info(self) -> dict[str, Any]:

@@ -182,6 +182,9 @@ def service_settings(**overrides: Any) -> Settings:
         "worker_start_timeout_s": 60,
         "max_source_bytes": 256 << 10,
         "max_tests_bytes": 1 << 20,
+        # Off unless a test is about it: the dispatch tests send identical requests on purpose
+        # (three copies of one spin loop to cancel, the same program on both nodes, ...).
+        "result_cache": False,
     }
     return make_settings(**{**base, **overrides})
 

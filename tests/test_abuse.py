@@ -6,6 +6,8 @@ its replacement if the abuse got the container recycled.
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from .conftest import EngineHarness, code_request, stdio, verdict
@@ -153,8 +155,58 @@ print(results)
 
 def test_isolation_probe(solo_engine: EngineHarness) -> None:
     resp = solo_engine.score(code_request("python", PROBE, [stdio("", "")]))
-    found = eval(resp.tests[0].stdout_head)  # our own probe's repr of a dict of str -> str/bool/list
+    found = ast.literal_eval(resp.tests[0].stdout_head)  # a dict of str -> str/bool/list, never eval'd
     allowed = [k for k, v in found.items() if v == "ALLOWED"]
     assert not allowed, found
     assert found["interfaces"] == ["lo"] and found["uid"] is True
     assert_next_sample_passes(solo_engine)
+
+
+# System V IPC objects belong to the container's IPC namespace, not to a process or a dir: a message
+# queue, a shared memory segment and a semaphore set a sample leaves must not reach the next sample.
+IPC_LIBC = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+class Msg(ctypes.Structure):
+    _fields_ = [("mtype", ctypes.c_long), ("mtext", ctypes.c_char * 32)]
+"""
+IPC_LEAVE = (
+    IPC_LIBC
+    + r"""
+q = libc.msgget(0x5EC1, 0o1666)
+assert libc.msgsnd(q, ctypes.byref(Msg(1, b"answer from sample one")), 32, 0) == 0
+shm = libc.shmget(0x5EC2, 4096, 0o1666)
+ctypes.memmove(libc.shmat(shm, None, 0), b"answer from sample one", 22)
+assert libc.semget(0x5EC3, 1, 0o1666) >= 0
+print("left", q >= 0, shm >= 0)
+if {spin}:  # until the CPU limit stops it
+    while True:
+        pass
+"""
+)
+IPC_LOOK = (
+    IPC_LIBC
+    + r"""
+found = [libc.msgget(0x5EC1, 0o666), libc.shmget(0x5EC2, 0, 0o666), libc.semget(0x5EC3, 0, 0o666)]
+print([open('/proc/sysvipc/' + k).read().count('\n') - 1 for k in ('msg', 'shm', 'sem')], found)
+"""
+)
+
+
+@pytest.mark.parametrize("ending", ["exit", "cpu_timeout"])
+def test_sysv_ipc_does_not_reach_the_next_sample(solo_engine: EngineHarness, ending: str) -> None:
+    pool = solo_engine.engine.pool
+    spin = ending == "cpu_timeout"  # a timed-out container may be kept when its sweep proves it clean
+    leave = solo_engine.score(
+        code_request(
+            "python",
+            IPC_LEAVE.replace("{spin}", str(spin)),
+            [stdio("", "left True True\n")],
+            limits={"time_limit_ms": 500},
+        )
+    )
+    assert verdict(leave) == ("TIME_LIMIT_EXCEEDED" if spin else "ACCEPTED"), leave.tests[0].message
+    names = pool.live_names()
+    look = solo_engine.score(code_request("python", IPC_LOOK, [stdio("", "[0, 0, 0] [-1, -1, -1]\n")]))
+    assert verdict(look) == "ACCEPTED", (look.tests[0].stdout_head, names, pool.live_names())

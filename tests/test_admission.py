@@ -93,8 +93,7 @@ def test_a_sleeping_run_lends_its_slot_and_a_woken_one_comes_first() -> None:
             new_task = asyncio.create_task(run_new(newcomer, started))
             await asyncio.sleep(0)
             assert not started.is_set()  # the one slot is taken
-            window(adm)  # baseline
-            window(adm, (sleeper, 1, 0))  # 1 ms of 100: asleep
+            window(adm, (sleeper, 1, 0))  # 1 ms of 100 since its slot was granted: asleep
             assert ticket.state is State.LENT and sleeper.shares == SHARES_LENT
             await asyncio.wait_for(started.wait(), 1)  # its slot went to the newcomer
             assert adm.held == 1 and adm.lent == 1
@@ -119,13 +118,33 @@ def test_a_sleeping_run_lends_its_slot_and_a_woken_one_comes_first() -> None:
     run_async(main())
 
 
+def test_a_sleeper_lends_after_one_look_but_never_on_a_short_one() -> None:
+    """The baseline is taken as the slot is granted, so the first look a window later judges (a
+    sleeper lends within ~1 window, not 2); a look under half a window after the grant waits."""
+
+    async def main() -> None:
+        adm = CpuAdmission(2, window_s=0.1)
+        adm._monitor = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+        early, late = FakeProbe(), FakeProbe()
+        async with adm.slot(early) as t_early:
+            time.sleep(0.1)
+            async with adm.slot(late) as t_late:
+                adm.sample()  # early: a window since its grant, asleep; late: granted just now
+                assert t_early.state is State.LENT and early.shares == SHARES_LENT
+                assert t_late.state is State.SLOT and t_late.last_window == (0, 0, 0)
+                window(adm)
+                assert t_late.state is State.LENT
+        assert adm.held == 0 and adm.lent_total == 2
+
+    run_async(main())
+
+
 def test_held_runs_are_never_lent_and_a_wall_limit_kill_is_no_wake() -> None:
     async def main() -> None:
         adm = CpuAdmission(2)
         adm._monitor = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
         held, killed = FakeProbe(), FakeProbe()
         async with adm.slot(held, hold=True) as t_held, adm.slot(killed, wall_ms=150) as t_killed:
-            window(adm)
             window(adm)
             assert t_held.state is State.SLOT  # asleep but holding: the re-run of an exposed run
             assert t_killed.state is State.LENT

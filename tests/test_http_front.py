@@ -21,6 +21,7 @@ from sandbox_service.http_front import RunCodeBody, run_code_request
 from sandbox_service.integrations import SandboxUnavailable, openrlhf_rewards
 
 from .conftest import LoopThread, ServiceHarness, service_settings
+from .language_table import ROWS
 
 pytestmark = pytest.mark.docker
 
@@ -103,10 +104,83 @@ def test_run_code_cpp_compiles_once_and_reports_both_steps(door: str) -> None:
     assert "undeclared" in broken["compile_result"]["stderr"]
 
 
+# SandboxFusion's own names for the languages we run (its `Language` literal in sandbox/runners/types.py
+# and its runner table in sandbox/runners/major.py), each with the row its program is written in.
+SANDBOXFUSION_NAMES = {
+    "python": "python",
+    "cpp": "cpp",
+    "nodejs": "javascript",
+    "js": "javascript",
+    "go": "go",
+    "java": "java",
+    "php": "php",
+    "csharp": "csharp",
+    "bash": "bash",
+    "typescript": "typescript",
+    "ts": "typescript",
+    "rust": "rust",
+    "lua": "lua",
+    "perl": "perl",
+    "ruby": "ruby",
+}
+COMPILED = {"cpp", "go", "java", "rust", "csharp", "typescript"}  # rows whose build leaves an artifact
+SLOW = {"compile_timeout": 60, "run_timeout": 30}  # javac and tsc take >10 s on a loaded 2-core host
+
+
+@pytest.mark.parametrize("name", sorted(SANDBOXFUSION_NAMES))
+def test_run_code_answers_sandboxfusions_language_names(door: str, name: str) -> None:
+    row = SANDBOXFUSION_NAMES[name]
+    if row == "python":
+        hello, add = "print('hello')\n", "a, b = map(int, input().split())\nprint(a + b)\n"
+    else:
+        hello, add = ROWS[row].hello, ROWS[row].add
+    answer = run_code(door, language=name, code=hello, **SLOW)
+    assert answer["status"] == "Success", answer
+    assert answer["run_result"]["stdout"] == "hello\n" and answer["run_result"]["return_code"] == 0
+    assert (answer["compile_result"] is not None) == (row in COMPILED), answer["compile_result"]
+    answer = run_code(door, language=name, code=add, stdin="40 2\n", **SLOW)
+    assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "42\n", answer
+    broken = run_code(
+        door, language=name, code=ROWS[row].compile_error if row != "python" else "print(", **SLOW
+    )
+    assert broken["status"] == "Failed", broken
+    if row in COMPILED:
+        assert ROWS[row].diagnostic in broken["compile_result"]["stderr"], broken
+
+
+def test_run_code_php_without_its_open_tag_runs_like_sandboxfusion(door: str) -> None:
+    answer = run_code(door, language="php", code='echo "hello\\n";')
+    assert answer["status"] == "Success" and answer["run_result"]["stdout"] == "hello\n", answer
+    tagged = run_code(door, language="php", code='  <?php\necho "x";')  # one tag, not two
+    assert tagged["run_result"]["stdout"] == "x", tagged
+
+
+GO_TEST = (
+    'package main\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\n'
+    "func add(a, b int) int { return a + b }\n\n"
+    'func TestAdd(t *testing.T) {\n\tfmt.Println("hello")\n\tif add(2, 3) != %d {\n\t\tt.Fatal("add")\n\t}\n}\n'
+)
+
+
+def test_run_code_go_test_runs_the_code_as_a_test_file(door: str) -> None:
+    passed = run_code(door, language="go_test", code=GO_TEST % 5, **SLOW)
+    assert passed["status"] == "Success", passed
+    assert passed["run_result"]["stdout"].startswith("hello\n") and passed["run_result"]["return_code"] == 0
+    failed = run_code(door, language="go_test", code=GO_TEST % 6, **SLOW)
+    assert failed["status"] == "Failed" and failed["run_result"]["return_code"] != 0, failed
+    assert "add" in failed["run_result"]["stdout"] + failed["run_result"]["stderr"]
+    cheat = GO_TEST.replace('fmt.Println("hello")', "os.Exit(0)").replace('"fmt"', '"os"')
+    early = run_code(door, language="go_test", code=cheat % 6, **SLOW)
+    assert early["status"] == "Failed", early  # os.Exit(0) inside a test is no pass
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"language": "python"}, "code"),
+        ({"code": "print(1)", "language": "R"}, "language"),  # SandboxFusion's, not run here
+        ({"code": "print(1)", "language": "pytest"}, "language"),
+        ({"code": "package main", "language": "go_test", "stdin": "1"}, "stdin"),
         ({"code": "print(1)", "language": "cobol"}, "language"),
         ({"code": "print(1)", "files": {"a.txt": "aGk="}}, "files"),
         ({"code": "print(1)", "fetch_files": ["out.txt"]}, "fetch_files"),

@@ -124,3 +124,20 @@ def test_undef_ndebug_in_the_program_is_not_refused(engine: EngineHarness, lang:
         code_request(lang, row.program + "#undef NDEBUG\n#include <assert.h>\n", [assertion(row.test_pass)])
     )
     assert verdict(resp) == "ACCEPTED", resp.tests[0].message
+
+
+def test_javascript_requires_js_md5_offline(engine: EngineHarness) -> None:
+    """HumanEval-X JS/162 `require('js-md5')`s: the image ships it (docker/npm), with no network."""
+    program = (
+        "const stringToMd5 = (text) => {\n"
+        "  if (text == '') { return null; }\n"
+        "  var md5 = require('js-md5');\n"
+        "  return md5(text);\n"
+        "}\n"
+    )
+    right = "console.assert(stringToMd5('Hello world') === '3e25960a79dbc69b674cd4ec67a72c62');\n"
+    wrong = "console.assert(stringToMd5('Hello world') === '3e25960a79dbc69b674cd4ec67a72c63');\n"
+    resp = engine.score(code_request("javascript", program, [assertion(right), assertion(wrong)]))
+    assert verdicts(resp)[0] == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr_head)
+    assert verdicts(resp)[1] in ("WRONG_ANSWER", "RUNTIME_ERROR")
+    assert "Assertion failed" in resp.tests[1].stderr_head

@@ -102,18 +102,79 @@ def test_recycled_after_max_uses(loop_thread: LoopThread, docker_client: docker.
     assert not left
 
 
-def test_timeout_recycles_the_container(solo_engine: EngineHarness) -> None:
+#: Leaves what a timed-out program can: files in every writable dir, a detached child (its own session,
+#: reparented to init), then spins to its CPU limit or sleeps to its wall limit.
+LITTER_THEN = """import os, time
+for d in ("/tmp", "/work", "/dev/shm"):
+    os.makedirs(d + "/litter/deep", exist_ok=True)
+    open(d + "/litter/deep/f", "w").write("x")
+    open(d + "/top", "w").write("x")
+os.chmod("/tmp/litter", 0o000)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(300)
+    os._exit(0)
+os.wait()
+{tail}
+"""
+#: The next sample: ACCEPTED only if it sees none of the former one's files or processes.
+LOOK_AROUND = """import os
+me = os.getpid()
+files = {d: sorted(os.listdir(d)) for d in ("/tmp", "/work", "/dev/shm")}
+mine = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != me and os.stat("/proc/" + p).st_uid == os.getuid()]
+print("clean" if not any(files.values()) and not mine else f"dirty {files} {mine}")
+"""
+
+
+@pytest.mark.parametrize(
+    "tail, limits",
+    [
+        ("while True: pass", {"time_limit_ms": 300}),  # the CPU limit
+        ("time.sleep(60)", {"wall_time_limit_ms": 1_000}),  # the wall-clock limit
+    ],
+    ids=["cpu", "wall"],
+)
+def test_a_timed_out_container_is_reused_only_clean(
+    solo_engine: EngineHarness, tail: str, limits: dict[str, int]
+) -> None:
+    """A timeout's kill and sweep leave the container as clean as any run does, so it serves the next
+    sample (no container start per sleeper), and that sample sees nothing of the former one."""
+    first = solo_engine.score(code_request("python", LITTER_THEN.format(tail=tail), [stdio()], limits=limits))
+    assert verdict(first) == "TIME_LIMIT_EXCEEDED", first.tests[0].message
+    second = solo_engine.score(code_request("python", LOOK_AROUND, [stdio("", "clean\n")]))
+    assert verdict(second) == "ACCEPTED", second.tests[0].stdout
+    assert second.worker == first.worker
+    pool = solo_engine.engine.pool
+    assert pool.reuses["timeout"] == 1 and pool.recycles["timeout"] == 0
+
+
+def test_a_timed_out_container_with_a_stray_process_is_recycled(
+    solo_engine: EngineHarness, docker_client: docker.DockerClient
+) -> None:
+    """The host's own look at the container's cgroup decides too: a process the agent does not sweep
+    (here one `docker exec` put there, not of the program uid) makes the container go after a timeout."""
+    pool = solo_engine.engine.pool
+    wait_until(lambda: pool.idle == 1, 30, "the container ready")
+    name = pool.live_names()[0]
+
+    def intrude() -> None:
+        wait_until(lambda: pool.idle == 0, 30, "the sample to take the container", interval=0.01)
+        docker_client.containers.get(name).exec_run(["sleep", "300"], detach=True)
+
+    thread = threading.Thread(target=intrude)
+    thread.start()
     first = solo_engine.score(
-        code_request("python", "while True: pass\n", [stdio()], limits={"time_limit_ms": 200})
+        code_request(
+            "python", "import time\ntime.sleep(60)\n", [stdio()], limits={"wall_time_limit_ms": 2_000}
+        )
     )
+    thread.join()
     assert verdict(first) == "TIME_LIMIT_EXCEEDED"
     second = solo_engine.score(code_request("python", PRINT_TWICE, [stdio("1\n", "2\n")]))
     assert verdict(second) == "ACCEPTED"
     assert second.worker != first.worker
-    assert (
-        solo_engine.engine.pool.recycles["timeout"] + solo_engine.engine.pool.recycles["leftover_processes"]
-        >= 1
-    )
+    assert pool.recycles["timeout"] == 1 and pool.reuses["timeout"] == 0
 
 
 def _kill_agent_soon(harness: EngineHarness, delay: float) -> threading.Thread:

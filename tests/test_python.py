@@ -79,9 +79,15 @@ def test_sleep_hits_wall_limit_not_cpu(engine: EngineHarness) -> None:
 def test_memory_limit(engine: EngineHarness) -> None:
     src = "x = bytearray(400 * 1024 * 1024)\nx[::4096] = b'1' * len(x[::4096])\nprint('survived')\n"
     resp = engine.score(
-        code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 64})
+        code_request(
+            "python",
+            src,
+            [stdio("", "survived\n")],
+            # a wall limit with room: on a loaded host, touching 400 MB once outlasted the default 5 s
+            limits={"memory_limit_mb": 64, "wall_time_limit_ms": 30_000},
+        )
     )
-    assert verdict(resp) == "MEMORY_LIMIT_EXCEEDED"
+    assert verdict(resp) == "MEMORY_LIMIT_EXCEEDED", resp.tests[0].message
     ok = engine.score(
         code_request("python", src, [stdio("", "survived\n")], limits={"memory_limit_mb": 1024})
     )
@@ -111,7 +117,9 @@ def test_large_stdin_and_stdout_do_not_deadlock(engine: EngineHarness) -> None:
     # 4 MB in, 4 MB out, while the program reads lazily: pipes must be pumped both ways at once.
     data = "".join(f"{i}\n" for i in range(600_000))
     src = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line)\n"
-    resp = engine.score(code_request("python", src, [stdio(data, data)]))
+    # the point is the pumping, not the speed: room for a loaded CI host (it hit the 5 s wall limit once)
+    limits = {"time_limit_ms": 10_000, "wall_time_limit_ms": 30_000}
+    resp = engine.score(code_request("python", src, [stdio(data, data)], limits=limits))
     assert verdict(resp) == "ACCEPTED", resp.tests[0].message
 
 

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from runners.languages import LANGUAGES
+from runners.languages import ALIASES, LANGUAGES
 from sandbox_service import Client
 from sandbox_service.client import AsyncClient
 from sandbox_service.dispatch import Dispatcher, WorkerHandle
@@ -95,6 +95,8 @@ def test_list_languages(service: ServiceHarness) -> None:
     assert all(lang.version for lang in langs.values()), {n: lang.version for n, lang in langs.items()}
     assert set(langs["cpp"].test_kinds) == {"stdio", "assertion"}
     assert set(langs["python"].test_kinds) == {"assertion", "call", "stdio"}
+    assert {"js", "nodejs"} <= set(langs["javascript"].aliases) and list(langs["c"].aliases) == []
+    assert {alias: lang.name for lang in langs.values() for alias in lang.aliases} == ALIASES
     s = service.settings
     assert langs["python"].default_limits.time_limit_ms == s.default_time_limit_ms
     assert langs["python"].max_limits.memory_limit_mb == s.max_memory_limit_mb
@@ -423,6 +425,7 @@ def test_metrics_endpoint(service: ServiceHarness) -> None:
     for name in service.dispatcher.workers:
         assert value("sandbox_pool_containers", worker=name) >= 2  # and more while tests sleep
         assert any(s.name == "sandbox_tests_running" and s.labels["worker"] == name for s in samples)
+        assert any(s.name == "sandbox_tests_cells" and s.labels["worker"] == name for s in samples)
         for gauge in ("cpu_bound", "sleeping", "woken", "waiting"):
             assert value(f"sandbox_tests_{gauge}", worker=name) == 0  # nothing runs between samples
         assert any(s.name == "sandbox_tests_reruns_total" for s in samples)

@@ -19,9 +19,22 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from sandbox_service.client import AsyncClient, Client
+from sandbox_service.sessions import SessionManager
 from sandbox_service.v1 import sandbox_pb2 as pb
 
-from .conftest import LoopThread, RayCluster, ServiceHarness, _is_sandbox_uid, service_settings, wait_until
+from .conftest import (
+    EngineHarness,
+    LoopThread,
+    RayCluster,
+    ServiceHarness,
+    _is_sandbox_uid,
+    code_request,
+    make_settings,
+    service_settings,
+    stdio,
+    verdict,
+    wait_until,
+)
 
 CS = pb.CellResult
 OK, ERROR, TIMEOUT, MLE, OLE, LOST = (
@@ -389,6 +402,64 @@ def test_http_run_jupyter(sessions_service: ServiceHarness) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(bad, timeout=30)
     assert info.value.code == 400 and "cells" in json.loads(info.value.read())["error"]["field"]
+
+
+SPIN_CELL = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5:\n    pass\n"
+SLEEP_CELL = "import time\ntime.sleep(3)\n"
+
+
+@pytest.mark.docker
+def test_cells_take_the_workers_cpu_slots(loop_thread: LoopThread) -> None:
+    """A worker's cores are shared by its tests and its sessions' cells (the worker hands its engine's
+    admission to its session manager, as here): with one slot, a test submitted while a CPU-bound cell
+    runs waits for the cell; one submitted while a cell sleeps runs at once, on the lent slot."""
+    settings = make_settings(pool_size=1, session_warm=1)
+    engine = EngineHarness(loop_thread, settings)
+    manager = SessionManager(settings, "w")
+    admission = engine.engine.pool.cpu
+    try:
+        loop_thread.run(manager.start(engine.engine.pool.image, engine.engine.pool.client, admission))
+        sid = loop_thread.run(manager.open(pb.OpenSessionRequest())).session_id
+
+        async def cell_beside_a_test(code: str) -> tuple[dict[str, Any], float, float, pb.CellResult]:
+            """(admission stats while both are in, cell end, test end, cell result); times from start."""
+            t0 = time.monotonic()
+            cell_end = 0.0
+
+            async def cell() -> pb.CellResult:
+                nonlocal cell_end
+                result = await manager.run_cell(pb.RunCellRequest(session_id=sid, code=code))
+                cell_end = time.monotonic() - t0
+                return result
+
+            cell_task = asyncio.create_task(cell())
+            await asyncio.sleep(0.6)  # the cell runs; a sleeping one has lent its slot by now
+            test = asyncio.create_task(
+                engine.engine.score(
+                    code_request("python", "print(int(input()) * 2)\n", [stdio("2\n", "4\n")])
+                )
+            )
+            await asyncio.sleep(0.2)
+            snap = admission.stats()
+            resp = await test
+            assert verdict(resp) == "ACCEPTED"
+            test_end = time.monotonic() - t0
+            return snap, cell_end or 1e9, test_end, await cell_task
+
+        snap, cell_end, test_end, result = loop_thread.run(cell_beside_a_test(SPIN_CELL))
+        assert status(result) == "OK"
+        assert snap["cells"] == snap["cells_cpu_bound"] == snap["cpu_bound"] == 1, snap
+        assert snap["waiting"] == 1, snap  # the test waits for the cell's slot...
+        assert test_end >= cell_end  # ...to its end
+
+        snap, cell_end, test_end, result = loop_thread.run(cell_beside_a_test(SLEEP_CELL))
+        assert status(result) == "OK"
+        assert snap["cells"] == snap["cells_sleeping"] == 1 and snap["cells_cpu_bound"] == 0, snap
+        assert test_end < cell_end - 1.0  # the test ran on the lent slot while the cell slept
+        assert admission.stats()["running"] == 0 and admission.held == 0
+    finally:
+        loop_thread.run(manager.close())
+        engine.close()
 
 
 # -- last: a worker killed under its sessions -------------------------------------------------------------

@@ -12,6 +12,13 @@ run in parallel. Memory follows the scoring rule (``Container.begin_run``/``end_
 kernel-measured peak, all its processes together, counted from before the interpreter started; over
 the limit is ``MEMORY_LIMIT_EXCEEDED``; when what it still holds after the cell is over the limit too,
 the interpreter is replaced (``state_preserved=false``).
+
+CPU: a cell takes one of the worker's CPU slots (the scoring engine's ``CpuAdmission``, shared with
+its tests) for as long as it runs, under the same rules: a cell that sleeps (waits on I/O, a
+``time.sleep``) lends its slot after about a window, and gets one back, before any new run, when it
+wants CPU again. Between cells a session holds no slot. Unlike a test, a cell is never run again: a
+cell that wanted CPU while its slot was lent and then reached its wall limit is ``TIMEOUT`` (its
+effects on the state cannot be undone); its CPU limit is exact either way.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ import logging
 import secrets
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 
+from ..admission import CpuAdmission
 from ..config import Settings
 from ..errors import InfrastructureError, InvalidRequest, NotFound, Overloaded, SandboxServiceError
 from ..pool import Container, ContainerPool, RunMemory
@@ -86,6 +95,8 @@ class SessionManager:
         self.settings = settings
         self.worker = worker
         self.pool: ContainerPool | None = None
+        self.admission: CpuAdmission | None = None  # the CPU slots cells take (see the module doc)
+        self._own_admission = False
         self.sessions: dict[str, LiveSession] = {}
         self.by_key: dict[str, LiveSession] = {}
         self._opening: dict[str, asyncio.Future[LiveSession]] = {}
@@ -96,12 +107,28 @@ class SessionManager:
         self.closed: Counter[str] = Counter()
         self.cells: Counter[str] = Counter()
 
-    async def start(self, image: str, client: docker.DockerClient | None = None) -> None:
-        """Start the warm session pool (``image``: the runtime image tag) and the reaper."""
+    async def start(
+        self, image: str, client: docker.DockerClient | None = None, admission: CpuAdmission | None = None
+    ) -> None:
+        """Start the warm session pool (``image``: the runtime image tag) and the reaper.
+
+        ``admission``: the worker's CPU slots, shared with its scoring engine (default: slots of
+        this manager's own, ``pool_size`` of them).
+        """
         warm = self.settings.model_copy(update={"pool_size": self.settings.session_warm})
         pool = ContainerPool(warm, image, client)
         await pool.start()
         self.pool = pool
+        if admission is None:
+            s = self.settings
+            admission = CpuAdmission(
+                s.pool_size,
+                window_s=s.cpu_window_ms / 1000.0,
+                idle_fraction=s.cpu_idle_fraction,
+                lending=s.cpu_admission,
+            )
+            self._own_admission = True
+        self.admission = admission
         self._reaper = asyncio.create_task(self._reap())
 
     async def close(self) -> None:
@@ -114,6 +141,8 @@ class SessionManager:
         await asyncio.gather(*(self._end(s, "shutdown") for s in list(self.sessions.values())))
         if self.pool is not None:
             await self.pool.close()
+        if self.admission is not None and self._own_admission:
+            await self.admission.close()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -257,7 +286,8 @@ class SessionManager:
         t0 = time.monotonic()
         try:
             memory = await c.begin_run(spec.memory_bytes, spec.max_output_bytes, s.memory_overhead_mb * _MB)
-            info, (out, err) = await c.conn.call(header, [code.encode("utf-8", "surrogatepass")], timeout)
+            async with self._cpu_slot(c, wall_ms):
+                info, (out, err) = await c.conn.call(header, [code.encode("utf-8", "surrogatepass")], timeout)
             peak, ooms = c.end_run(memory)
         except (InfrastructureError, ValueError) as exc:
             log.warning("session %s lost: %s", session.id, exc)
@@ -316,6 +346,15 @@ class SessionManager:
                 )
         result.state_preserved = not restarted
         return result
+
+    @contextlib.asynccontextmanager
+    async def _cpu_slot(self, container: Container, wall_ms: int) -> AsyncIterator[None]:
+        """One of the worker's CPU slots for as long as a cell runs (see the module doc)."""
+        if self.admission is None:
+            yield
+            return
+        async with self.admission.slot(container.cpu, wall_ms=wall_ms, kind="cell"):
+            yield
 
     def _holding(self, session: LiveSession) -> int:
         """What the session's processes hold now, counted as its peak is."""

@@ -238,18 +238,20 @@ class ListLanguagesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Language(_message.Message):
-    __slots__ = ("name", "version", "test_kinds", "default_limits", "max_limits")
+    __slots__ = ("name", "version", "test_kinds", "default_limits", "max_limits", "aliases")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TEST_KINDS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_LIMITS_FIELD_NUMBER: _ClassVar[int]
     MAX_LIMITS_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     test_kinds: _containers.RepeatedScalarFieldContainer[str]
     default_limits: Limits
     max_limits: Limits
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., test_kinds: _Optional[_Iterable[str]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., test_kinds: _Optional[_Iterable[str]] = ..., default_limits: _Optional[_Union[Limits, _Mapping]] = ..., max_limits: _Optional[_Union[Limits, _Mapping]] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListLanguagesResponse(_message.Message):
     __slots__ = ("languages", "seccomp_profile")
