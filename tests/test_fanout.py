@@ -79,7 +79,14 @@ def facts(resp: pb.ScoreResponse) -> list[tuple[Any, ...]]:
     return out
 
 
+def settled(h: EngineHarness, size: int = 4) -> None:
+    """Wait until the pool is whole and idle (containers recycled by an earlier test are replaced)."""
+    pool = h.engine.pool
+    wait_until(lambda: pool.size == size and pool.idle == size, what="the pool whole and idle")
+
+
 def same(fan: EngineHarness, seq: EngineHarness, request: pb.ScoreRequest) -> pb.ScoreResponse:
+    settled(fan)
     before = fan.engine.runner.fanouts
     a, b = fan.score(request), seq.score(request)
     assert fan.engine.runner.fanouts == before + 1, "the sample was not fanned out"
@@ -166,6 +173,7 @@ def test_a_failure_with_stop_on_first_failure_cancels_the_rest(engines: Any) -> 
     """16 tests of 1 s each but test 5, which fails at once: 4 containers run 0-3, then 4-7; test 5
     ends the sample, 6 and 7 are cancelled mid-run (their containers recycled), 8-15 never start."""
     fan, _ = engines
+    settled(fan)  # all 4 take part: tests 6 and 7 are running when 5 fails
     pool = fan.engine.pool
     recycled = pool.recycles.get("fanout_cancelled", 0)
     src = "import time\nn = int(input())\nif n != 5:\n    time.sleep(1.0)\nprint(n * 2)\n"
@@ -178,7 +186,7 @@ def test_a_failure_with_stop_on_first_failure_cancels_the_rest(engines: Any) -> 
     assert elapsed < 4.0, f"{elapsed:.1f} s: one after another takes over 5 s"
     assert pool.recycles.get("fanout_cancelled", 0) >= recycled + 1
     # nothing leaks: the recycled containers are replaced, every container is back and idle
-    wait_until(lambda: pool.size == 4 and pool.idle == 4, what="the pool back at its warm size, all idle")
+    settled(fan)
 
 
 def test_no_fan_out_when_no_container_is_idle(loop_thread: LoopThread) -> None:
