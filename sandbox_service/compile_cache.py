@@ -24,8 +24,10 @@ time fits that request's compile time limit (else it is built again, and may tim
 have without the cache).
 
 Bounds: at most ``max_entries`` entries and ``max_bytes`` bytes (artifacts and diagnostics), least
-recently used out first, on disk under a private temp dir (mode 0700) the cache removes at
-``close``. Identical builds already under way are waited for, not run twice. One asyncio loop.
+recently used out first, on disk under a private temp dir (mode 0700, named after the owning pid)
+the cache removes at ``close``; a worker killed without closing (``ray.kill``) leaves its dir, which
+the next cache started in the same parent dir removes, as the pool does with socket dirs. Identical
+builds already under way are waited for, not run twice. One asyncio loop.
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Build", "CompileCache"]
+import psutil
+
+__all__ = ["DIR_PREFIX", "Build", "CompileCache"]
+
+#: Name prefix of a cache's dir: ``sandbox-ccache-<owner pid>-<random>``.
+DIR_PREFIX = "sandbox-ccache-"
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,12 @@ class CompileCache:
         self.salt = salt
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self.root = Path(tempfile.mkdtemp(prefix=f"sandbox-ccache-{os.getpid()}-", dir=directory or None))
+        self.root = Path(tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-", dir=directory or None))
         os.chmod(self.root, 0o700)
+        for stale in self.root.parent.glob(f"{DIR_PREFIX}*"):  # of owners killed without closing
+            pid = stale.name[len(DIR_PREFIX) :].split("-")[0]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._building: dict[str, asyncio.Future[Build]] = {}
         self.bytes = 0

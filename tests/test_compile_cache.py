@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,6 +146,23 @@ def test_close_removes_the_directory(tmp_path: Path) -> None:
     build(c, "k", ok_build(b"bin"))
     c.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_dirs_of_owners_killed_without_closing_are_removed(tmp_path: Path) -> None:
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is now free
+    stale = tmp_path / f"sandbox-ccache-{gone.pid}-abc"
+    stale.mkdir()
+    (stale / "k").write_bytes(b"old build")
+    live = tmp_path / f"sandbox-ccache-{os.getpid()}-other"  # a live owner's (this process's)
+    live.mkdir()
+    c = CompileCache("i", 10, 1000, directory=str(tmp_path))
+    try:
+        assert not stale.exists() and live.exists()
+    finally:
+        c.close()
 
 
 # -- real builds ---------------------------------------------------------------------------------
