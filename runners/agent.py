@@ -5,6 +5,7 @@ then serves requests one at a time:
 
 - ``write``: put files (program source, checker inputs) into the root-owned ``/box`` directory, which
   the program can read but not change.
+- ``read``: return files of ``/box`` (a build product the host caches, see ``compile_cache.py``).
 - ``clear``: empty ``/box`` (between samples, and after a checker saw an expected output).
 - ``session_open`` / ``session_cell`` / ``session_restart``: a session's live interpreter
   (``session.py``), forked once through the fork server as the program uid and kept between cells:
@@ -172,6 +173,15 @@ class Agent:
                 f.write(data)
             os.chmod(path, spec.get("mode", 0o644))
         return {"ok": True}, []
+
+    def op_read(self, req, blobs):
+        """Return files of /box: build products the host keeps in its compile cache. Only /box, which
+        holds what the host wrote and what the agent itself copied out of a finished build."""
+        out = []
+        for name in req["files"]:
+            with open(os.path.join(BOX, os.path.basename(name)), "rb") as f:
+                out.append(f.read())
+        return {"ok": True}, out
 
     def op_clear(self, req, blobs):
         for name in os.listdir(BOX):

@@ -124,6 +124,24 @@ class Settings(BaseSettings):
     python_fast_path: bool = True
     """Fork Python tests from a pre-started interpreter instead of exec'ing python3 each time."""
 
+    # --- compile cache and fan-out (per worker) ------------------------------------------------
+    compile_cache: bool = True
+    """Keep build products (and compile errors with their diagnostics) and copy them into later
+    samples' containers instead of compiling again (see ``compile_cache.py`` for what is kept)."""
+    compile_cache_entries: int = Field(default=4_096, ge=0)
+    """Most builds the compile cache keeps (least recently used out first)."""
+    compile_cache_mb: int = Field(default=1_024, ge=0)
+    """Most disk the compile cache's artifacts and diagnostics take, under a temp dir of its own."""
+    compile_cache_dir: str = ""
+    """Parent of the compile cache's temp dir (default: the system's temp dir)."""
+    fanout_min_tests: int = Field(default=16, ge=0)
+    """A sample with at least this many tests also runs them on idle containers of its worker (the
+    program built once and copied in); 0 turns fan-out off."""
+    fanout_max_containers: int = Field(default=0, ge=0, le=256)
+    """Most containers one sample's tests run on at once; 0 means ``pool_size`` (the CPU slots)."""
+    fanout_tests_per_container: int = Field(default=4, ge=1)
+    """Fan out only so far that every container has at least this many tests to run."""
+
     # --- math verifier --------------------------------------------------------------------------
     math_processes: int = Field(default=0, ge=0, le=256)
     """Math worker processes per engine (verifications at once); 0 means one per CPU."""

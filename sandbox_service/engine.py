@@ -21,10 +21,12 @@ import asyncio
 import os
 import time
 from types import TracebackType
+from typing import Any
 
 import docker
 import docker.errors
 
+from .compile_cache import CompileCache
 from .config import Settings
 from .errors import DockerUnavailable, InfrastructureError
 from .images import ensure_image
@@ -92,6 +94,11 @@ class Engine:
         pool = ContainerPool(self.settings, tag, client)
         await pool.start()
         self._pool = pool
+        s = self.settings
+        if s.compile_cache:  # keyed by the image version: a new toolchain never sees old builds
+            self.runner.compile_cache = CompileCache(
+                tag, s.compile_cache_entries, s.compile_cache_mb << 20, s.compile_cache_dir
+            )
 
     async def close(self) -> None:
         """Remove every container and math worker; safe to call twice."""
@@ -101,6 +108,9 @@ class Engine:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self.runner.compile_cache is not None:
+            self.runner.compile_cache.close()
+            self.runner.compile_cache = None
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -120,12 +130,17 @@ class Engine:
             async with self.pool.lease() as lease:
                 queue_ms += (time.monotonic() - t0) * 1000.0
                 try:
-                    return await self.runner.run(lease, task), queue_ms
+                    return await self.runner.run(lease, task, self.pool), queue_ms
                 except InfrastructureError as exc:
                     lease.recycle("sandbox_error")
                     last = exc
         message = f"sandbox failure, not the program's: {last}"
         return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
+
+    def build_stats(self) -> dict[str, Any]:
+        """The compile cache's figures (hits, misses, waits, evictions, entries, bytes) and fan-outs."""
+        cache = self.runner.compile_cache
+        return {"compile_cache": cache.stats() if cache is not None else {}, "fanouts": self.runner.fanouts}
 
     async def run_math(self, request: pb.ScoreRequest, task: MathTask, t0: float) -> pb.ScoreResponse:
         """Grade a math answer on the bounded verifier; its own failure is SANDBOX_ERROR."""

@@ -31,6 +31,16 @@ _TEST_GAUGES = {
 }
 
 
+#: Per-worker figures of the compile cache (``compile_cache.CompileCache.stats``): counters, then gauges.
+_BUILD_COUNTERS = {
+    "hits": "Builds copied in from the compile cache",
+    "misses": "Builds compiled (not in the compile cache, or not usable)",
+    "waits": "Builds that waited for an identical one under way",
+    "evictions": "Compile cache entries removed for its bounds",
+}
+_BUILD_GAUGES = {"entries": "Builds in the compile cache", "bytes": "Bytes of the compile cache"}
+
+
 class _WorkerCollector(Collector):
     def __init__(self) -> None:
         self.snapshots: dict[str, dict[str, Any]] = {}
@@ -54,7 +64,24 @@ class _WorkerCollector(Collector):
             "Runs re-run holding their CPU slot (wall limit hit after waiting for CPU while lent)",
             labels=["worker"],
         )
+        builds = {
+            key: CounterMetricFamily(f"sandbox_compile_cache_{key}", doc, labels=["worker"])
+            for key, doc in _BUILD_COUNTERS.items()
+        }
+        build_gauges = {
+            key: GaugeMetricFamily(f"sandbox_compile_cache_{key}", doc, labels=["worker"])
+            for key, doc in _BUILD_GAUGES.items()
+        }
+        fanouts = CounterMetricFamily(
+            "sandbox_fanouts", "Samples whose tests ran on more than one container", labels=["worker"]
+        )
         for name, snap in sorted(self.snapshots.items()):
+            cache = snap.get("compile_cache", {})
+            for key, counter in builds.items():
+                counter.add_metric([name], cache.get(key, 0))
+            for key, gauge in build_gauges.items():
+                gauge.add_metric([name], cache.get(key, 0))
+            fanouts.add_metric([name], snap.get("fanouts", 0))
             size.add_metric([name], snap.get("size", 0))
             idle.add_metric([name], snap.get("idle", 0))
             for reason, n in sorted(snap.get("recycles", {}).items()):
@@ -74,6 +101,9 @@ class _WorkerCollector(Collector):
         yield closed
         yield from tests.values()
         yield reruns
+        yield from builds.values()
+        yield from build_gauges.values()
+        yield fanouts
 
 
 class _CacheCollector(Collector):

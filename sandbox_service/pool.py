@@ -667,6 +667,11 @@ class ContainerPool:
     def idle(self) -> int:
         return self._idle.qsize()
 
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a container now (a fanned-out sample gives its extra ones back)."""
+        return self._waiting
+
     def live_names(self) -> list[str]:
         return list(self._live)
 

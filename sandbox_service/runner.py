@@ -9,17 +9,20 @@ killed and whose input files are deleted right after.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from runners.checkers import compare_json, compare_output
 from runners.languages import LANGUAGES, AssertionSpec, LanguageSpec, entry_class
 
+from .compile_cache import Build, CompileCache
 from .config import Settings
 from .models import (
     AssertionTest,
@@ -33,7 +36,7 @@ from .models import (
     TestResult,
     Verdict,
 )
-from .pool import Lease
+from .pool import ContainerPool, Lease
 
 __all__ = ["HEAD_BYTES", "Runner"]
 
@@ -41,6 +44,13 @@ __all__ = ["HEAD_BYTES", "Runner"]
 HEAD_BYTES = 4096
 COMPILE_OUTPUT_BYTES = 16 << 10
 _MB = 1 << 20
+
+
+#: A test's outcome, plus the compile output it sets on the sample (an assertion build that failed, a
+#: Python syntax error) and whether it ends the sample (a syntax error: no test can pass).
+Outcome = tuple[TestResult, str | None, bool]
+#: A build's files for a given nonce, and the ``{cls}`` values of their names.
+FilesFor = Callable[[str], tuple[list[tuple[str, str]], dict[str, str]]]
 
 
 @dataclass
@@ -106,23 +116,29 @@ def _program_exit(status: int | None) -> str:
 
 
 class Runner:
-    """Runs code tasks on leased containers. Stateless apart from settings; safe to share."""
+    """Runs code tasks on leased containers. Holds settings and the worker's compile cache (set by
+    the engine once it knows the image; ``None``: every sample compiles); safe to share."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, compile_cache: CompileCache | None = None) -> None:
         self.settings = settings
+        self.compile_cache = compile_cache
+        self.fanouts = 0  # samples whose tests ran on more than one container
 
-    async def run(self, lease: Lease, task: CodeTask) -> CodeResult:
+    async def run(self, lease: Lease, task: CodeTask, pool: ContainerPool | None = None) -> CodeResult:
         """Run every test of ``task``; raises ``AgentLost`` when the sandbox itself fails.
+
+        With ``pool``, a sample of ``Settings.fanout_min_tests`` tests or more also runs its tests on
+        the pool's idle containers (see ``_fan_out``), with the same results as one after another.
 
         On any exception (including cancellation) the agent may still be mid-run, so nothing more is
         sent to it: the caller's lease recycles the container instead.
         """
-        result = await self._run_all(lease, task)
+        result = await self._run_all(lease, task, pool)
         if not lease.container.conn.lost:
             await self._call(lease, {"op": "clear"}, [])  # memory limits are set before every run
         return result
 
-    async def _run_all(self, lease: Lease, task: CodeTask) -> CodeResult:
+    async def _run_all(self, lease: Lease, task: CodeTask, pool: ContainerPool | None) -> CodeResult:
         spec = LANGUAGES[task.language]
         t0 = time.monotonic()
         result = CodeResult(tests=[], weights=[t.weight for t in task.tests], worker=lease.container.name)
@@ -134,39 +150,164 @@ class Runner:
             # Assertion tests of the exec'd languages build the program with their test code, each on
             # its own; the program alone is built only when some other test runs it.
             plain = spec.assertion is None or any(not isinstance(t.kind, AssertionTest) for t in task.tests)
+            artifact: tuple[str, bytes] | None = None
             if spec.compile_argv is not None and plain:
-                ok, output, message = await self._compile(
-                    lease, spec, "prog", task.limits.compile_time_limit_ms, values=values
+                build = await self._build(
+                    lease,
+                    spec,
+                    "prog",
+                    task.limits.compile_time_limit_ms,
+                    values=values,
+                    sources=[task.source],
                 )
-                result.compile_output = output
-                if not ok:
-                    result.tests = [TestResult(Verdict.COMPILE_ERROR, message=message) for _ in task.tests]
-                    return result
-            checker_ready: dict[str, str] = {}
-            failed = False
-            for test in task.tests:
-                if failed and task.stop_on_first_failure:
-                    result.tests.append(TestResult(Verdict.SKIPPED))
-                    continue
-                if spec.assertion is not None and isinstance(test.kind, AssertionTest):
-                    # Built with its own test code: a build failure is this test's alone.
-                    outcome = await self._run_assertion(lease, spec, spec.assertion, task, test.kind, result)
-                    result.tests.append(outcome)
-                    failed = failed or outcome.verdict is not Verdict.ACCEPTED
-                    continue
-                outcome = await self._run_test(lease, spec, task, test, checker_ready, values)
-                result.tests.append(outcome)
-                failed = failed or outcome.verdict is not Verdict.ACCEPTED
-                if outcome.verdict is Verdict.COMPILE_ERROR:  # a Python syntax error: no test can pass
-                    result.compile_output = outcome.stderr.decode("utf-8", "replace")
-                    result.tests += [
-                        TestResult(Verdict.COMPILE_ERROR, message=outcome.message)
-                        for _ in task.tests[len(result.tests) :]
+                result.compile_output = build.output
+                if not build.ok:
+                    result.tests = [
+                        TestResult(Verdict.COMPILE_ERROR, message=build.message) for _ in task.tests
                     ]
-                    break
+                    return result
+                if spec.artifact is not None:
+                    name = spec.artifact.format(
+                        name="prog", **_memory_values(self.settings.compile_memory_mb), **values
+                    )
+                    artifact = (name, build.artifact) if build.artifact is not None else (name, b"")
+            lanes = self._lanes(task, pool)
+            if lanes > 1 and pool is not None:
+                if artifact is not None and not artifact[1]:  # built without the cache: fetch it once
+                    artifact = (artifact[0], (await self._read(lease, [artifact[0]]))[0])
+                outcomes = await self._fan_out(lease, pool, lanes, spec, task, values, (src, artifact))
+            else:
+                outcomes = await self._sequential(lease, spec, task, values)
+            _assemble(result, task, outcomes)
             return result
         finally:
             result.run_ms = (time.monotonic() - t0) * 1000.0
+
+    async def _sequential(
+        self, lease: Lease, spec: LanguageSpec, task: CodeTask, values: dict[str, str]
+    ) -> list[Outcome | None]:
+        """Every test in order on one container, up to where ``_assemble`` stops looking."""
+        checker_ready: dict[str, str] = {}
+        outcomes: list[Outcome | None] = [None] * len(task.tests)
+        for i, test in enumerate(task.tests):
+            outcomes[i] = outcome = await self._one(lease, spec, task, test, checker_ready, values)
+            if _stops(task, outcome):
+                break
+        return outcomes
+
+    def _lanes(self, task: CodeTask, pool: ContainerPool | None) -> int:
+        """Containers this sample's tests run on: 1, or more when it is big and containers are idle."""
+        s = self.settings
+        n = len(task.tests)
+        if pool is None or s.fanout_min_tests == 0 or n < s.fanout_min_tests or not pool.idle:
+            return 1
+        most = s.fanout_max_containers or s.pool_size
+        return max(1, min(1 + pool.idle, most, n // max(1, s.fanout_tests_per_container)))
+
+    async def _fan_out(
+        self,
+        lease: Lease,
+        pool: ContainerPool,
+        lanes: int,
+        spec: LanguageSpec,
+        task: CodeTask,
+        values: dict[str, str],
+        files: tuple[str, tuple[str, bytes] | None],
+    ) -> list[Outcome | None]:
+        """Run the tests on ``lease`` and up to ``lanes - 1`` idle containers of ``pool`` at once.
+
+        Each container takes the next test in order when it is free, so every test before the first
+        one that ends the sample (a failure with ``stop_on_first_failure``, a syntax error) has run
+        when it is known; tests after it that are still running are cancelled (their containers are
+        recycled: the agent was mid-run) and none after it starts. ``_assemble`` then reads the
+        outcomes exactly as the sequential path would have left them. The extra containers get the
+        program's source and its artifact copied in (built once, on ``lease``); each run takes a CPU
+        slot like any other. An extra container goes back to the pool after its current test as soon
+        as another sample waits for one (the sample's own container runs what is left), so a sample
+        fans out only over capacity nobody else asks for. An infrastructure failure on any container
+        fails the sample (the engine retries it).
+        """
+        n = len(task.tests)
+        outcomes: list[Outcome | None] = [None] * n
+        running: dict[int, asyncio.Task[Outcome]] = {}
+        state = {"next": 0, "stop": n, "extra": 0}
+
+        async def lane(this: Lease, fresh: bool) -> None:
+            if fresh:
+                src, artifact = files
+                await self._call(this, {"op": "clear"}, [])
+                names: list[dict[str, Any]] = [{"name": src}]
+                blobs = [task.source.encode()]
+                if artifact is not None:
+                    names.append({"name": artifact[0], "mode": 0o755})
+                    blobs.append(artifact[1])
+                await self._call(this, {"op": "write", "files": names}, blobs)
+            checker_ready: dict[str, str] = {}
+            while state["next"] < min(n, state["stop"]):
+                if fresh and pool.waiting:  # another sample wants a container: this one goes back
+                    break
+                i = state["next"]
+                state["next"] += 1
+                job = asyncio.create_task(self._one(this, spec, task, task.tests[i], checker_ready, values))
+                running[i] = job
+                try:
+                    await asyncio.wait({job})
+                except asyncio.CancelledError:
+                    job.cancel()
+                    raise
+                finally:
+                    running.pop(i, None)
+                if job.cancelled():  # a test before it ended the sample; the agent was mid-run
+                    this.recycle("fanout_cancelled")
+                    this.container.conn.close()  # nothing more is said to it (its reply is pending)
+                    return
+                outcomes[i] = outcome = job.result()
+                if _stops(task, outcome) and i < state["stop"]:
+                    state["stop"] = i
+                    for j, other in list(running.items()):
+                        if j > i:
+                            other.cancel()
+            if fresh and not this.container.conn.lost and this.reason is None:
+                await self._call(this, {"op": "clear"}, [])
+
+        async def extra_lane() -> None:
+            if not pool.idle:  # taken meanwhile: nothing to wait for
+                return
+            async with pool.lease() as this:  # an idle one: no wait (checked above, no await between)
+                if not state["extra"]:
+                    self.fanouts += 1
+                state["extra"] += 1
+                await lane(this, True)
+
+        # Started only now, each extra container is its own lease, given back when its lane ends.
+        jobs = [asyncio.create_task(lane(lease, False))]
+        jobs += [asyncio.create_task(extra_lane()) for _ in range(min(lanes - 1, pool.idle))]
+        try:
+            await asyncio.gather(*jobs)
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
+        return outcomes
+
+    async def _one(
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        task: CodeTask,
+        test: Test,
+        checker_ready: dict[str, str],
+        values: dict[str, str],
+    ) -> Outcome:
+        """One test on ``lease``."""
+        if spec.assertion is not None and isinstance(test.kind, AssertionTest):
+            # Built with its own test code: a build failure is this test's alone.
+            return await self._run_assertion(lease, spec, spec.assertion, task, test.kind)
+        outcome = await self._run_test(lease, spec, task, test, checker_ready, values)
+        if outcome.verdict is Verdict.COMPILE_ERROR:  # a Python syntax error: no test can pass
+            return outcome, outcome.stderr.decode("utf-8", "replace"), True
+        return outcome, None, False
 
     # -- agent calls -------------------------------------------------------------------------
     async def _call(
@@ -247,6 +388,81 @@ class Runner:
             lease.timed_out(bool(info.get("clean")))  # kept only if proven clean (see Lease.timed_out)
         return raw
 
+    async def _read(self, lease: Lease, names: list[str]) -> list[bytes]:
+        _, blobs = await lease.container.conn.call({"op": "read", "files": names}, [], 30.0)
+        return blobs
+
+    async def _build(
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        name: str,
+        limit: int,
+        *,
+        argv: tuple[str, ...] | None = None,
+        values: dict[str, str] | None = None,
+        sources: list[str] | None = None,
+        files_for: FilesFor | None = None,
+    ) -> Build:
+        """Build ``name`` in ``lease``'s container, through the compile cache where the row allows.
+
+        Either the caller wrote the sources already (``sources``: their text, for the key), or
+        ``files_for(nonce)`` gives the files to write (an assertion build; the key is taken over them
+        with the nonce a placeholder, and a cached build brings its own nonce). Afterwards the
+        artifact is in ``/box`` (built here or copied in) and its bytes are in the returned ``Build``
+        when the cache holds them (else ``None``).
+        """
+        argv = argv or spec.compile_argv
+        assert argv is not None
+        fmt = {**_memory_values(self.settings.compile_memory_mb), **(values or {})}
+        cache = self.compile_cache
+
+        async def make() -> Build:
+            nonce = secrets.token_hex(16) if files_for is not None else ""
+            if files_for is not None:
+                files, _ = files_for(nonce)
+                await self._call(
+                    lease,
+                    {"op": "write", "files": [{"name": n} for n, _ in files]},
+                    [t.encode() for _, t in files],
+                )
+            made = await self._compile(lease, spec, name, limit, argv=argv, values=values)
+            made = Build(made.ok, made.output, made.message, made.cpu_ms, made.cacheable, nonce)
+            if made.ok and cache is not None and made.cacheable and spec.artifact:
+                data = (await self._read(lease, [spec.artifact.format(name=name, **fmt)]))[0]
+                made = Build(made.ok, made.output, made.message, made.cpu_ms, True, nonce, data)
+            return made
+
+        if cache is None or not spec.artifact:  # check-only steps are never cached (module doc)
+            return await make()
+        if files_for is not None:
+            templates, _ = files_for("@NONCE@")
+            parts = [p for pair in templates for p in pair]
+        else:
+            parts = list(sources or ())
+        key = cache.key(
+            spec.name,
+            "\0".join(_fmt(argv, name, **fmt)),
+            spec.artifact.format(name=name, **fmt),
+            str(self.settings.compile_memory_mb),
+            *parts,
+        )
+        build, made_here = await cache.build(key, limit, make)
+        if made_here:
+            return build
+        names: list[dict[str, Any]] = []
+        blobs: list[bytes] = []
+        if files_for is not None:  # the build's own files, with the nonce it was built with
+            files, _ = files_for(build.nonce)
+            names += [{"name": n} for n, _ in files]
+            blobs += [t.encode() for _, t in files]
+        if build.ok and build.artifact is not None:
+            names.append({"name": spec.artifact.format(name=name, **fmt), "mode": 0o755})
+            blobs.append(build.artifact)
+        if names:
+            await self._call(lease, {"op": "write", "files": names}, blobs)
+        return build
+
     async def _compile(
         self,
         lease: Lease,
@@ -256,8 +472,9 @@ class Runner:
         argv: tuple[str, ...] | None = None,
         values: dict[str, str] | None = None,
         status_fd: bool = False,
-    ) -> tuple[bool, str, str]:
-        """Build (or syntax-check) one program; returns (ok, diagnostics, message)."""
+    ) -> Build:
+        """Build (or syntax-check) one program in the container (no cache); the artifact is left in
+        ``/box``, not returned."""
         argv = argv or spec.compile_argv
         assert argv is not None
         memory_mb = self.settings.compile_memory_mb
@@ -273,14 +490,19 @@ class Runner:
             argv=_fmt(argv, name, **fmt),
             collect=collect,
         )
+        info = raw.info
         output = (raw.stderr + raw.stdout)[:COMPILE_OUTPUT_BYTES].decode("utf-8", "replace")
-        if raw.info["timed_out"] or raw.info["cpu_ms"] > limit:
-            return False, output, f"compilation exceeded {limit} ms"
-        if raw.info["oom_kills"] or raw.info["over_memory"]:
-            return False, output, f"compilation exceeded {memory_mb} MB"
-        if not raw.exited_ok or len(raw.info["collected"]) != len(collect):
-            return False, output, "compilation failed"
-        return True, output, ""
+        cpu = float(info["cpu_ms"])
+        if info["timed_out"] or info["cpu_ms"] > limit:
+            return Build(False, output, f"compilation exceeded {limit} ms", cpu, cacheable=False)
+        if info["oom_kills"] or info["over_memory"]:
+            return Build(False, output, f"compilation exceeded {memory_mb} MB", cpu, cacheable=False)
+        if not raw.exited_ok or len(info["collected"]) != len(collect):
+            # The compiler's own verdict (an exit status) is the same next time; a signal or
+            # something the sandbox did (output cut, processes left behind) may not be.
+            steady = bool(info["signal"] == 0 and not info["exceeded"] and not info["leftover"])
+            return Build(False, output, "compilation failed", cpu, cacheable=steady)
+        return Build(True, output, "", cpu, cacheable=not info["leftover"])
 
     async def _run_assertion(
         self,
@@ -289,41 +511,53 @@ class Runner:
         how: AssertionSpec,
         task: CodeTask,
         kind: AssertionTest,
-        result: CodeResult,
-    ) -> TestResult:
+    ) -> Outcome:
         """One assertion test of an exec'd language: program + test code built and run as one program.
 
-        It passes only if it exits 0 cleanly and its harness wrote this run's nonce to fd 3 (the test
-        code ran to its end; see ``runners/harness/``).
+        It passes only if it exits 0 cleanly and its harness wrote the build's nonce to fd 3 (the test
+        code ran to its end; see ``runners/harness/``). The build goes through the compile cache, keyed
+        by the whole built source (a GRPO group's identical programs, or re-scoring, build it once).
         """
         for pattern, message in how.refuse:
             if re.search(pattern, task.source):
-                return TestResult(Verdict.COMPILE_ERROR, message=message)
+                return TestResult(Verdict.COMPILE_ERROR, message=message), None, False
         lim = task.limits
-        nonce = secrets.token_hex(16)
-        source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
-        source += how.after.replace("@NONCE@", nonce)
-        values = _source_values(spec, source)
         name = "prog"
-        fill = {"@NONCE@": nonce, "@CLASS@": values["cls"], "@PACKAGE@": _go_package(source)}
-        files = [((how.source_file or spec.source_file).format(name=name, **values), source)]
-        for file_name, template in how.files:
-            for key, value in fill.items():
-                template = template.replace(key, value)
-            files.append((file_name.format(name=name), template))
-        await self._call(
-            lease, {"op": "write", "files": [{"name": n} for n, _ in files]}, [t.encode() for _, t in files]
-        )
+
+        def files_for(nonce: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
+            source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
+            source += how.after.replace("@NONCE@", nonce)
+            values = _source_values(spec, source)
+            fill = {"@NONCE@": nonce, "@CLASS@": values["cls"], "@PACKAGE@": _go_package(source)}
+            files = [((how.source_file or spec.source_file).format(name=name, **values), source)]
+            for file_name, template in how.files:
+                for key, value in fill.items():
+                    template = template.replace(key, value)
+                files.append((file_name.format(name=name), template))
+            return files, values
+
+        _, values = files_for("@NONCE@")  # the names do not depend on the nonce
         argv = how.compile_argv or spec.compile_argv
         if how.test_mode is not None and how.test_mode[0] in kind.code:
             argv = how.test_mode[1]
         if argv is not None:
-            ok, output, message = await self._compile(
-                lease, spec, name, lim.compile_time_limit_ms, argv=argv, values=values
+            build = await self._build(
+                lease, spec, name, lim.compile_time_limit_ms, argv=argv, values=values, files_for=files_for
             )
-            if not ok:
-                result.compile_output = output
-                return TestResult(Verdict.COMPILE_ERROR, message=message, stderr=output.encode()[:HEAD_BYTES])
+            if not build.ok:
+                verdict = TestResult(
+                    Verdict.COMPILE_ERROR, message=build.message, stderr=build.output.encode()[:HEAD_BYTES]
+                )
+                return verdict, build.output, False
+            nonce = build.nonce
+        else:
+            nonce = secrets.token_hex(16)
+            files, _ = files_for(nonce)
+            await self._call(
+                lease,
+                {"op": "write", "files": [{"name": n} for n, _ in files]},
+                [t.encode() for _, t in files],
+            )
         raw = await self._exec(
             lease,
             cpu_ms=lim.time_limit_ms,
@@ -338,7 +572,7 @@ class Runner:
         if outcome.verdict is Verdict.ACCEPTED and raw.status != f"{nonce} ok\n".encode():
             outcome.verdict = Verdict.WRONG_ANSWER
             outcome.message = "the test code did not run to its end (the program exited early)"
-        return outcome
+        return outcome, None, False
 
     # -- tests -------------------------------------------------------------------------------
     def _launch_fields(
@@ -505,11 +739,16 @@ class Runner:
             await self._call(lease, {"op": "write", "files": [{"name": src}]}, [checker.source.encode()])
             ready[key] = ""
             if spec.compile_argv is not None:
-                ok, output, message = await self._compile(
-                    lease, spec, "checker", self.settings.default_compile_time_limit_ms, values=checker_values
+                build = await self._build(
+                    lease,
+                    spec,
+                    "checker",
+                    self.settings.default_compile_time_limit_ms,
+                    values=checker_values,
+                    sources=[checker.source],
                 )
-                if not ok:
-                    ready[key] = f"custom checker did not compile: {message}\n{output[:2000]}"
+                if not build.ok:
+                    ready[key] = f"custom checker did not compile: {build.message}\n{build.output[:2000]}"
         if ready[key]:
             result.verdict, result.message = Verdict.SANDBOX_ERROR, ready[key]
             return result
@@ -546,3 +785,32 @@ class Runner:
             result.verdict = Verdict.SANDBOX_ERROR
             result.message = f"custom checker failed (exit {code}, signal {check.info['signal']}): {note}"
         return result
+
+
+def _stops(task: CodeTask, outcome: Outcome) -> bool:
+    """Whether no test after this one needs to run."""
+    result, _, fatal = outcome
+    return fatal or (task.stop_on_first_failure and result.verdict is not Verdict.ACCEPTED)
+
+
+def _assemble(result: CodeResult, task: CodeTask, outcomes: list[Outcome | None]) -> None:
+    """The per-test results, read in test order as the sequential path produces them: after the first
+    failure with ``stop_on_first_failure`` SKIPPED, after a syntax error COMPILE_ERROR (outcomes
+    past that point are never looked at, run or not)."""
+    failed = False
+    for i, _test in enumerate(task.tests):
+        if failed and task.stop_on_first_failure:
+            result.tests.append(TestResult(Verdict.SKIPPED))
+            continue
+        outcome = outcomes[i]
+        assert outcome is not None, f"test {i} did not run"
+        test_result, compile_output, fatal = outcome
+        result.tests.append(test_result)
+        if compile_output is not None:
+            result.compile_output = compile_output
+        failed = failed or test_result.verdict is not Verdict.ACCEPTED
+        if fatal:
+            result.tests += [
+                TestResult(Verdict.COMPILE_ERROR, message=test_result.message) for _ in task.tests[i + 1 :]
+            ]
+            return

@@ -135,6 +135,7 @@ class SandboxWorker:
             "completed": self.completed,
             "start_failures": self.engine.pool.start_failures,
             "sessions": self.sessions.stats(),
+            **self.engine.build_stats(),
         }
 
     async def close(self) -> None:

@@ -277,7 +277,8 @@ def no_leaks_after_session(request: pytest.FixtureRequest) -> Iterator[None]:
     assert not made, f"containers left by the tests: {[(c['Names'], c['Image']) for c in made]}"
     socks = [
         p
-        for p in Path(tempfile.gettempdir()).glob("sandbox-sock-*")
+        for pattern in ("sandbox-sock-*", "sandbox-ccache-*")  # pool socket dirs, compile caches
+        for p in Path(tempfile.gettempdir()).glob(pattern)
         if not psutil.pid_exists(int(p.name.split("-")[2])) or int(p.name.split("-")[2]) == os.getpid()
     ]
     procs = [

@@ -25,7 +25,8 @@ def test_compiled_once_for_all_tests(engine: EngineHarness, monkeypatch: pytest.
 
     monkeypatch.setattr(Runner, "_compile", counting)
     tests = [stdio(f"{i} {i}\n", f"{2 * i}\n") for i in range(10)]
-    resp = engine.score(code_request("cpp", SUM, tests))
+    # a source no other test sends: the worker's compile cache would answer for that one
+    resp = engine.score(code_request("cpp", SUM + "// compiled once\n", tests))
     assert verdicts(resp) == ["ACCEPTED"] * 10 and resp.reward == 1.0
     assert calls == ["prog"]
 
