@@ -78,6 +78,11 @@ class WorkerHandle:
     def free(self) -> int:
         return self.credits - len(self.inflight) if self.alive else 0
 
+    @property
+    def image_version(self) -> str:
+        """The runtime image version the worker runs ("?" if it did not say)."""
+        return str(self.info.get("image_labels", {}).get(VERSION_LABEL, "?"))
+
     def wants(self) -> int:
         """How many samples to send now: everything it has credit for when a container may be
         idle, else nothing until half its prefetch is used up (large chunks, few Ray calls)."""
@@ -391,7 +396,7 @@ class Dispatcher:
 
     def _fleet_changed(self) -> None:
         """Workers came or went: the image version(s) every new cache key is made with."""
-        versions = {w.info.get("image_labels", {}).get(VERSION_LABEL, "?") for w in self.workers.values()}
+        versions = {w.image_version for w in self.workers.values()}
         self.image_version = ",".join(sorted(versions))
 
     def _leader_done(self, job: Job, response: pb.ScoreResponse | None) -> None:
@@ -406,7 +411,7 @@ class Dispatcher:
         data = None
         if response is not None:
             reason = why_uncacheable(response, job.limits)
-            ran_on = job.worker.info.get("image_labels", {}).get(VERSION_LABEL, "?") if job.worker else ""
+            ran_on = job.worker.image_version if job.worker else ""
             if reason is None and ran_on != job.version:
                 reason = "image_changed"  # the fleet's image moved under it: not this key's answer
             if reason is None:

@@ -145,32 +145,18 @@ class ResultCache:
         self.uncacheable[reason] = self.uncacheable.get(reason, 0) + 1
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while pos < len(data):
-        b = data[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-    return -1, pos
-
-
 def _scored_bytes(payload: bytes, request_id: str) -> bytes | memoryview:
     """``payload`` (a serialized ``ScoreRequest``) without its ``id`` field.
 
-    Protobuf writes fields in number order, so ``id`` (field 1) leads; what is cut is checked to be
-    exactly that id. Should it not lead (a serializer that orders otherwise), the message is
-    re-serialized without it.
+    Protobuf writes fields in number order, so ``id`` (field 1) leads, serialized exactly as a
+    request holding only that id is. Should it not lead (a serializer that orders otherwise), the
+    message is re-serialized without it.
     """
     if not request_id:
         return payload  # proto3 leaves an empty string out
-    if payload[:1] == b"\x0a":
-        size, pos = _varint(payload, 1)
-        raw = request_id.encode()
-        if size == len(raw) and payload[pos : pos + size] == raw:
-            return memoryview(payload)[pos + size :]
+    prefix = pb.ScoreRequest(id=request_id).SerializeToString()
+    if payload.startswith(prefix):
+        return memoryview(payload)[len(prefix) :]
     request = pb.ScoreRequest.FromString(payload)
     request.id = ""
     return request.SerializeToString()
