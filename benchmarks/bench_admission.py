@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import psutil
+from _shared import cpu_seconds
 
 DOCKER_CGROUP = Path("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage")
 
@@ -82,15 +83,9 @@ def cpu_batch(n: int) -> tuple[list[dict[str, object]], dict[str, str]]:
 
 
 def _daemons_cpu() -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("dockerd", "containerd"):
-            try:
-                t = proc.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-    return total
+    return cpu_seconds(
+        p for p in psutil.process_iter(["name"]) if p.info["name"] in ("dockerd", "containerd")
+    )
 
 
 def _boxes_cpu() -> float:

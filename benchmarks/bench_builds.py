@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 import aiohttp
 import docker
 import psutil
+from _shared import cpu_seconds, free_port
 
 from sandbox_service import Engine, Settings, pb
 from sandbox_service.admission import find_cpu_probe
@@ -48,12 +48,6 @@ BUSY = (
 PREFIX = "bench-builds"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.1f} {five:.1f} {fifteen:.1f}"
@@ -61,14 +55,7 @@ def load() -> str:
 
 def tree_cpu(proc: psutil.Process) -> float:
     """CPU seconds of a process and its live descendants."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
+    return cpu_seconds([proc, *proc.children(recursive=True)])
 
 
 def containers_cpu(client: docker.DockerClient, prefix: str = PREFIX) -> float:

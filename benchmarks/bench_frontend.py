@@ -33,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+from _shared import cpu_seconds
 
 from sandbox_service import AsyncClient, Engine, Settings, pb
 
@@ -114,17 +115,6 @@ def tree(pid: int) -> dict[str, list[psutil.Process]]:
     return roles
 
 
-def cpu(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
-
-
 async def grpc_load(server: Server, n: int, offset: int, connections: int = 4) -> float:
     """``n`` samples over ``connections`` streams (connections spread over the front ends), 256 in flight."""
 
@@ -166,14 +156,14 @@ async def measured(server: Server, load: Any, n: int, offset: int) -> dict[str, 
     # What the processes burn with nothing to do (Ray's threads, the monitor, pool upkeep) is
     # measured first and subtracted: on a loaded machine few samples/s would spread it thin
     # over each and hide what a sample itself costs. Both figures are printed.
-    idle0 = {k: cpu(v) for k, v in roles.items()}
+    idle0 = {k: cpu_seconds(v) for k, v in roles.items()}
     await asyncio.sleep(IDLE_S)
-    idle = {k: (cpu(v) - idle0[k]) / IDLE_S for k, v in roles.items()}  # CPU-seconds per second
-    before = {k: cpu(v) for k, v in roles.items()}
+    idle = {k: (cpu_seconds(v) - idle0[k]) / IDLE_S for k, v in roles.items()}  # CPU-seconds per second
+    before = {k: cpu_seconds(v) for k, v in roles.items()}
     t0 = time.perf_counter()
     rate = await load(server, n, offset)
     took = time.perf_counter() - t0
-    after = {k: cpu(v) for k, v in roles.items()}
+    after = {k: cpu_seconds(v) for k, v in roles.items()}
     ms = {k: (after[k] - before[k]) * 1000.0 / n for k in roles}
     net = {f"{k}_net": max(0.0, (after[k] - before[k] - idle[k] * took) * 1000.0 / n) for k in roles}
     return {"rate": rate, **ms, **net}

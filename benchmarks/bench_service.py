@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from _shared import free_port, wait_serving
 
 from sandbox_service import AsyncClient, Engine, Settings, pb
 
@@ -69,12 +67,6 @@ async def engine_round(settings: Settings, n: int, latency_n: int) -> tuple[floa
         return n / (time.perf_counter() - t0), lat
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def service_round(pool_size: int, n: int, latency_n: int) -> tuple[float, list[float]]:
     port = free_port()
     env = {**os.environ, "SANDBOX_MAX_USES": "100000"}
@@ -85,19 +77,7 @@ async def service_round(pool_size: int, n: int, latency_n: int) -> tuple[float, 
     )  # fmt: skip
     try:
         address = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        async with grpc.aio.insecure_channel(address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the service did not come up")
-                await asyncio.sleep(0.2)
+        await wait_serving(address, server, timeout=120)
         async with AsyncClient(address) as client:
             lat = await warm_then_latencies(client.score, latency_n)
             t0 = time.perf_counter()

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import aiohttp
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from _shared import free_port, wait_serving
 
 from sandbox_service import AsyncClient, pb
 
@@ -55,28 +53,6 @@ NOTEBOOK = [
 
 def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_serving(address: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 180
-    async with grpc.aio.insecure_channel(address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        while True:
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the service did not come up")
-            await asyncio.sleep(0.2)
 
 
 async def bench(address: str, http: str, args: argparse.Namespace) -> None:
@@ -189,7 +165,7 @@ async def main() -> None:
     )  # fmt: skip
     try:
         address = f"127.0.0.1:{port}"
-        await wait_serving(address, server)
+        await wait_serving(address, server, timeout=180)
         await bench(address, f"http://127.0.0.1:{http_port}", args)
     finally:
         server.terminate()
