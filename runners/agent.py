@@ -124,12 +124,10 @@ class Agent:
         return _live_pids((self.uid, self.trusted_uid))
 
     def dirty(self):
-        for d in WIPE_DIRS:
-            try:
-                if os.listdir(d):
-                    return True
-            except OSError:
-                pass
+        """Anything of a program left: a writable dir not empty (or not listable), a process or a
+        SysV IPC object of either program uid."""
+        if not all(_empty(d) for d in WIPE_DIRS):
+            return True
         return bool(self.program_pids()) or bool(_ipc_objects((self.uid, self.trusted_uid)))
 
     def sweep(self):
@@ -141,12 +139,13 @@ class Agent:
         after a timeout only when it is clean (and its own look at the container's cgroup agrees).
         """
         t0 = time.monotonic()
-        if self.dirty():
-            # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
-            # The program's killer also wipes its writable dirs.
-            for uid in (self.uid, self.trusted_uid):
-                if uid == self.uid or _live_pids((uid,)) or _ipc_objects((uid,)):
-                    self._kill_as(uid, wipe=uid == self.uid)
+        if not self.dirty():  # the look after a sweep would see the same: nothing
+            return (time.monotonic() - t0) * 1000.0, 0, True
+        # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
+        # The program's killer also wipes its writable dirs.
+        for uid in (self.uid, self.trusted_uid):
+            if uid == self.uid or _live_pids((uid,)) or _ipc_objects((uid,)):
+                self._kill_as(uid, wipe=uid == self.uid)
         leftover = len(self.program_pids())
         ipc_left = _ipc_objects((self.uid, self.trusted_uid))
         clean = not leftover and not ipc_left and all(_empty(d) for d in WIPE_DIRS)
