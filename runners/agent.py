@@ -469,7 +469,7 @@ class Agent:
         t0 = time.monotonic()
         deadline = t0 + req["wall_ms"] / 1000.0
         cpu_limit_s = req["cpu_ms"] / 1000.0
-        cpu0 = _cpu_with_children(pid)
+        cpu0 = _cpu_seconds(pid, children=True)
         next_cpu = t0 + CPU_POLL_S
         grace_s = req.get("grace_ms", 1000) / 1000.0
         reason = None
@@ -497,7 +497,7 @@ class Agent:
                     reason = "timeout"
                 elif cpu_limit_s and now >= next_cpu:
                     next_cpu = now + CPU_POLL_S
-                    if _cpu_with_children(pid) - cpu0 > cpu_limit_s:
+                    if _cpu_seconds(pid, children=True) - cpu0 > cpu_limit_s:
                         reason = "timeout"
                 if reason is None and over_output:
                     reason = "output"
@@ -547,7 +547,7 @@ class Agent:
                     else:
                         poller.unregister(fd)  # hung up with nothing left to read
         wall_ms = (time.monotonic() - t0) * 1000.0
-        cpu_ms = (_cpu_with_children(pid) - cpu0) * 1000.0 if exit_info is None else 0.0
+        cpu_ms = (_cpu_seconds(pid, children=True) - cpu0) * 1000.0 if exit_info is None else 0.0
         drain_until = time.monotonic() + DRAIN_S
         for fd in (out, err):  # written before the reply: already in the pipe
             while time.monotonic() < drain_until:
@@ -640,16 +640,6 @@ def _frame(buf, limit):
     return msg, bytes(buf[4 + n :])
 
 
-def _cpu_with_children(pid):
-    """CPU seconds of ``pid`` and its reaped children (utime, stime, cutime, cstime)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rpartition(b")")[2].split()
-    except OSError:
-        return 0.0
-    return sum(int(x) for x in fields[11:15]) / CLK_TCK
-
-
 def _write_work_file(path, data):
     """A session file under /work (run as the program uid; the host checked the path, and so do we)."""
     target = os.path.normpath(os.path.join("/work", path))
@@ -661,13 +651,15 @@ def _write_work_file(path, data):
         f.write(data)
 
 
-def _cpu_seconds(pid):
+def _cpu_seconds(pid, children=False):
+    """CPU seconds of ``pid`` (utime + stime), with its reaped children's (cutime + cstime) when
+    ``children``; 0 for a process that is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rpartition(b")")[2].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+    return sum(int(x) for x in fields[11 : 15 if children else 13]) / CLK_TCK
 
 
 def _adopt(src, name):
