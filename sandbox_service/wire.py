@@ -209,15 +209,17 @@ def decode_stream_message(data: bytes, message_type: type[M], position: int) -> 
         return Undecodable(position, rid, InvalidRequest(exc.field, problem))
 
 
+def bounded_limit(field: str, value: int, default: int, maximum: int) -> int:
+    """A limit as a request gives it: 0 means ``default``; over the deployment's ``maximum`` is
+    refused, naming ``field``. (Samples' limits here, sessions' in ``sessions.spec``.)"""
+    if value > maximum:
+        raise InvalidRequest(field, f"{value} exceeds the deployment's maximum of {maximum}")
+    return value or default
+
+
 def _limits(msg: pb.Limits, s: Settings) -> Limits:
     def pick(name: str, value: int, default: int, maximum: int) -> int:
-        if value == 0:
-            return default
-        if value > maximum:
-            raise InvalidRequest(
-                f"code.limits.{name}", f"{value} exceeds the deployment's maximum of {maximum}"
-            )
-        return value
+        return bounded_limit(f"code.limits.{name}", value, default, maximum)
 
     time_ms = pick("time_limit_ms", msg.time_limit_ms, s.default_time_limit_ms, s.max_time_limit_ms)
     wall_default = min(s.max_wall_time_limit_ms, max(2 * time_ms + 1000, time_ms + 1000))

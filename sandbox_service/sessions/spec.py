@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..config import Settings
 from ..errors import InvalidRequest
 from ..v1 import sandbox_pb2 as pb
+from ..wire import bounded_limit
 
 __all__ = ["MAX_KEY_CHARS", "OpenSpec", "check_cell", "open_spec"]
 
@@ -33,12 +34,6 @@ class OpenSpec:
     files: list[tuple[str, bytes]]
 
 
-def _bounded(field: str, value: int, default: int, most: int) -> int:
-    if value > most:
-        raise InvalidRequest(field, f"{value} is over this deployment's maximum of {most}")
-    return value or default
-
-
 def _check_path(field: str, path: str) -> None:
     if not path:
         raise InvalidRequest(field, "empty path")
@@ -57,25 +52,25 @@ def open_spec(req: pb.OpenSessionRequest, s: Settings) -> OpenSpec:
     if len(req.key) > MAX_KEY_CHARS:
         raise InvalidRequest("key", f"longer than {MAX_KEY_CHARS} characters")
     lim = req.limits
-    memory_mb = _bounded(
+    memory_mb = bounded_limit(
         "limits.memory_limit_mb", lim.memory_limit_mb, s.session_memory_limit_mb, s.max_memory_limit_mb
     )
-    cpu = _bounded(
+    cpu = bounded_limit(
         "limits.cell_time_limit_ms", lim.cell_time_limit_ms, s.session_cell_time_limit_ms, s.max_time_limit_ms
     )
-    wall = _bounded(
+    wall = bounded_limit(
         "limits.cell_wall_time_limit_ms",
         lim.cell_wall_time_limit_ms,
         s.session_cell_wall_time_limit_ms,
         s.max_wall_time_limit_ms,
     )
-    out = _bounded(
+    out = bounded_limit(
         "limits.max_output_bytes", lim.max_output_bytes, s.session_max_output_bytes, s.max_max_output_bytes
     )
-    idle = _bounded(
+    idle = bounded_limit(
         "idle_timeout_s", req.idle_timeout_s, s.session_idle_timeout_s, s.session_max_idle_timeout_s
     )
-    life = _bounded("max_lifetime_s", req.max_lifetime_s, s.session_lifetime_s, s.session_max_lifetime_s)
+    life = bounded_limit("max_lifetime_s", req.max_lifetime_s, s.session_lifetime_s, s.session_max_lifetime_s)
     if len(req.labels) > MAX_LABELS:
         raise InvalidRequest("labels", f"more than {MAX_LABELS} labels")
     for k, v in req.labels.items():
