@@ -800,12 +800,11 @@ class Lease:
         """A run ended on a time limit (wall or CPU) and was killed: keep the container only if it is
         proven as clean as after any other run, else recycle it (reason ``timeout``).
 
-        Proof, both sides: the agent's own look after its sweep (``swept_clean``: no process of either
-        program uid, ``/tmp``, ``/work``, ``/dev/shm``, ``/dev/mqueue`` empty) and the host's look at
-        the container's cgroup (nothing but init, the agent and the fork server; CPU weight back to a
-        slot's). The run cgroup's limit and peak are set afresh before every run. A sleeper's
-        container then serves the next sample instead of costing a container start (~0.3 s of the
-        host's CPU).
+        Proof, both sides: the agent's own look after its sweep (``swept_clean``: no process or SysV IPC
+        object of either program uid, ``/tmp``, ``/work``, ``/dev/shm``, ``/dev/mqueue`` empty) and the host's
+        look at the container's cgroup (nothing but init, the agent and the fork server; CPU weight back to a
+        slot's). The run cgroup's limit and peak are set afresh before every run. A sleeper's container then
+        serves the next sample instead of costing a container start (~0.3 s of the host's CPU).
         """
         if swept_clean and self.container.only_service_left():
             if self.reuses is not None:
