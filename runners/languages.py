@@ -16,8 +16,12 @@ to fd 3, a pipe only the host reads, after the test code returned (see ``runners
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+
+from . import c_family
 
 __all__ = ["ALIASES", "LANGUAGES", "AssertionSpec", "LanguageSpec", "TestKind", "entry_class", "resolve"]
 
@@ -43,8 +47,10 @@ class AssertionSpec:
         compile_argv / run_argv: replace the row's commands for assertion tests.
         test_mode: ``(marker, argv)``: when the test code holds ``marker``, compile with ``argv`` instead
             (Rust: ``#[test]`` functions are built with ``rustc --test``).
-        refuse: ``(regex, message)`` pairs: a program matching one is refused (COMPILE_ERROR) before it
-            is built, e.g. a redefined ``assert`` macro.
+        check: why a program is refused (COMPILE_ERROR) before it is built (a redefined ``assert``
+            macro), or ``None``.
+        compose: ``(program, test, nonce) -> source``, replacing ``between``/``after`` where the
+            program must be kept from changing the test code (C, C++: ``runners/c_family.py``).
     """
 
     source_file: str | None = None
@@ -54,7 +60,8 @@ class AssertionSpec:
     compile_argv: tuple[str, ...] | None = None
     run_argv: tuple[str, ...] | None = None
     test_mode: tuple[str, tuple[str, ...]] | None = None
-    refuse: tuple[tuple[str, str], ...] = ()
+    check: Callable[[str], str | None] | None = None
+    compose: Callable[[str, str, str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,16 +100,12 @@ class LanguageSpec:
 
 STDIO_ASSERT = frozenset({"stdio", "assertion"})
 _WRAP = (("{name}_harness.c", _harness("wrap_main.c")),)
-_C_REFUSE = (
-    (
-        # `#undef NDEBUG` (asserts on, as HumanEval-X's own sources write it) is fine.
-        r"(?m)^\s*#\s*(?:define\s+(?:assert|NDEBUG|_*assert\w*|static_assert|__ASSERT\w*)\b"
-        r"|undef\s+(?:assert|_*assert\w*|static_assert)\b)",
-        "the program redefines assert (or defines NDEBUG): refused",
-    ),
-)
-# A program's `#define assert(x)` is refused; this re-includes the real one before the test code.
-_C_BETWEEN = "#undef NDEBUG\n#include <assert.h>\n"
+# C and C++ assertion tests: the program's macros undone, the test code out of reach of its overloads,
+# and what cannot be undone refused (runners/c_family.py).
+_C_CHECK = partial(c_family.refusal, cxx=False)
+_C_COMPOSE = partial(c_family.compose, cxx=False)
+_CXX_CHECK = partial(c_family.refusal, cxx=True)
+_CXX_COMPOSE = partial(c_family.compose, cxx=True)
 _JAVA = (
     "-XX:+UseSerialGC",
     "-XX:-UsePerfData",
@@ -199,7 +202,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         aliases=("c++", "cc", "cxx"),
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
-            between=_C_BETWEEN,
+            compose=_CXX_COMPOSE,
             files=_WRAP,
             compile_argv=(
                 "/usr/bin/g++",
@@ -216,7 +219,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "-Wl,--as-needed",
                 "-lcrypto",
             ),
-            refuse=_C_REFUSE,
+            check=_CXX_CHECK,
         ),
     ),
     LanguageSpec(
@@ -228,7 +231,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         version_label="sandbox.gcc.version",
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
-            between=_C_BETWEEN,
+            compose=_C_COMPOSE,
             files=_WRAP,
             compile_argv=(
                 "/usr/bin/gcc",
@@ -242,7 +245,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "-Wl,--wrap=main",
                 "-lm",
             ),
-            refuse=_C_REFUSE,
+            check=_C_CHECK,
         ),
     ),
     LanguageSpec(

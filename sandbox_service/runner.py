@@ -518,14 +518,17 @@ class Runner:
         code ran to its end; see ``runners/harness/``). The build goes through the compile cache, keyed
         by the whole built source (a GRPO group's identical programs, or re-scoring, build it once).
         """
-        for pattern, message in how.refuse:
-            if re.search(pattern, task.source):
-                return TestResult(Verdict.COMPILE_ERROR, message=message), None, False
+        refused = how.check(task.source) if how.check is not None else None
+        if refused is not None:
+            return TestResult(Verdict.COMPILE_ERROR, message=refused), None, False
         lim = task.limits
         name = "prog"
 
         def files_for(nonce: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
-            source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
+            if how.compose is not None:
+                source = how.compose(task.source, kind.code, nonce)
+            else:
+                source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
             source += how.after.replace("@NONCE@", nonce)
             values = _source_values(spec, source)
             fill = {"@NONCE@": nonce, "@CLASS@": values["cls"], "@PACKAGE@": _go_package(source)}

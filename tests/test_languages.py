@@ -141,3 +141,108 @@ def test_javascript_requires_js_md5_offline(engine: EngineHarness) -> None:
     assert verdicts(resp)[0] == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr_head)
     assert verdicts(resp)[1] in ("WRONG_ANSWER", "RUNTIME_ERROR")
     assert "Assertion failed" in resp.tests[1].stderr_head
+
+
+# -- C and C++: a program cannot change the test code it is compiled with (runners/c_family.py) ----------
+_CXX = "#include <cassert>\n#include <string>\n#include <vector>\nusing namespace std;\n"
+_REV = _CXX + 'string rev(string s) { return "nope"; }\n'  # wrong
+_REV_TEST = 'int main() { assert(rev("abc") == "cba"); }\n'
+_VEC = _CXX + "vector<long> f(long n) {\n    return {};\n"  # wrong, and open: MultiPL-E's shape
+_VEC_TEST = "}\nint main() {\n    auto candidate = f;\n    assert(candidate(3) == (std::vector<long>({1, 2, 3})));\n}\n"
+_ADD = "#include <cassert>\nint add(int a, int b) { return a + b; }\n"  # wrong for the test below
+_ADD_TEST = "int main() { assert(add(2, 3) == 6); return 0; }\n"
+
+CXX_HIJACKS = {
+    # each passed before: the test's `==` or its assert called the program's function
+    "global_operator": (
+        _REV + "bool operator==(const std::string&, const char*) { return true; }\n",
+        _REV_TEST,
+    ),
+    "global_operator_template": (
+        _REV + "template <class A, class B> bool operator==(const A&, const B&) { return true; }\n",
+        _REV_TEST,
+    ),
+    "vector_operator": (
+        _VEC.replace(
+            "vector<long> f",
+            "bool operator==(const vector<long>&, const vector<long>&) { return true; }\nvector<long> f",
+        ),
+        _VEC_TEST,
+    ),
+    "assert_fail_overload": (
+        _ADD + "void __assert_fail(const char*, const char*, int, const char*) {}\n",
+        _ADD_TEST,
+    ),
+    "assert_fail_template": (
+        _ADD + "template <class L> void __assert_fail(const char*, const char*, L, const char*) {}\n",
+        _ADD_TEST,
+    ),
+    "using_directive": (
+        _REV + "namespace evil { bool operator==(const std::string&, const char*) { return true; } }\n"
+        "using namespace evil;\n",
+        _REV_TEST,
+    ),
+    "macro_if": (_ADD + "#define if(x) if (1)\n", _ADD_TEST),
+}
+CXX_REFUSED = {
+    "reopen_std": _REV + "namespace std { bool operator==(const string&, const char*) { return true; } }\n",
+    "reopen_std_by_macro": _REV
+    + "#define NS std\nnamespace NS { bool operator==(const string&, const char*) { return true; } }\n",
+    "std_specialization": _REV
+    + "template <> struct std::hash<int> { size_t operator()(int) const { return 0; } };\n",
+    "assert_fail_macro_in_comment": _ADD + "#/**/define __assert_fail(...) (void)0\n",
+    "assert_fail_macro_digraph": _ADD + "%:define __assert_fail(...) (void)0\n",
+    "assert_macro_spliced": _ADD + "#\\\ndefine assert(x) (void)0\n",
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(CXX_HIJACKS))
+def test_cpp_program_cannot_hijack_the_tests_comparisons(engine: EngineHarness, cheat: str) -> None:
+    program, test = CXX_HIJACKS[cheat]
+    resp = engine.score(code_request("cpp", program, [assertion(test)]))
+    t = resp.tests[0]
+    assert verdict(resp) == "RUNTIME_ERROR" and "Assertion" in t.stderr_head, (
+        t.message,
+        resp.compile_output,
+        t.stderr_head,
+    )
+
+
+@pytest.mark.parametrize("cheat", sorted(CXX_REFUSED))
+def test_cpp_program_reaching_std_or_assert_is_refused(engine: EngineHarness, cheat: str) -> None:
+    resp = engine.score(code_request("cpp", CXX_REFUSED[cheat], [assertion(_REV_TEST)]))
+    assert verdict(resp) == "COMPILE_ERROR" and "refused" in resp.tests[0].message, resp.tests[0].message
+
+
+def test_c_program_macros_are_undone_before_the_test(engine: EngineHarness) -> None:
+    """`#define if(x) if (1)` (not an assert macro, so not refused) no longer reaches the test's code;
+    a trigraph-spelled assert macro is seen and refused."""
+    c_add = "int add(int a, int b) { return a + b; }\n"
+    hijack = engine.score(code_request("c", c_add + "#define if(x) if (1)\n", [assertion(_ADD_TEST)]))
+    assert verdict(hijack) == "RUNTIME_ERROR", hijack.tests[0].message
+    trigraph = engine.score(
+        code_request("c", c_add + "??=define __assert_fail(...) 0\n", [assertion(_ADD_TEST)])
+    )
+    assert verdict(trigraph) == "COMPILE_ERROR" and "redefines assert" in trigraph.tests[0].message
+
+
+def test_cpp_right_programs_keep_passing_in_the_tests_namespace(engine: EngineHarness) -> None:
+    """What the wrapping must not break: MultiPL-E's leading `}`, a test without `return 0`, a test
+    `main(argc, argv)`, the program's own operators on its own types and its macros, `<bits/stdc++.h>`."""
+    vec = _VEC.replace("return {};", "return {1, 2, 3};")
+    point = (
+        "#include <bits/stdc++.h>\n#define ll long long\nstruct P { ll x; };\n"
+        "bool operator==(const P& a, const P& b) { return a.x == b.x; }\n"
+        "P twice(P p) { return P{2 * p.x}; }\n"
+    )
+    point_test = (
+        "int main(int argc, char **argv) { assert(twice(P{2}) == P{4}); assert(argc == 1); return 0; }\n"
+    )
+    resp = engine.score(
+        code_request("cpp", vec, [assertion(_VEC_TEST)], rid="vec"),
+    )
+    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.compile_output)
+    resp = engine.score(
+        code_request("cpp", point, [assertion(point_test), assertion(point_test.replace("P{4}", "P{5}"))])
+    )
+    assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], (resp.tests[0].message, resp.compile_output)
