@@ -246,3 +246,19 @@ def test_cpp_right_programs_keep_passing_in_the_tests_namespace(engine: EngineHa
         code_request("cpp", point, [assertion(point_test), assertion(point_test.replace("P{4}", "P{5}"))])
     )
     assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], (resp.tests[0].message, resp.compile_output)
+
+
+@pytest.mark.parametrize("lang", ["javascript", "typescript"])
+def test_js_program_cannot_replace_json_stringify(engine: EngineHarness, lang: str) -> None:
+    """HumanEval-X JS compares `JSON.stringify(candidate(...)) === JSON.stringify([...])`; `JSON` is
+    frozen before the program runs (a module-level `var JSON` still shadows it: README)."""
+    typed = lang == "typescript"
+    program = (
+        "function f(n: number): number[] { return []; }\n" if typed else "function f(n) { return []; }\n"
+    )
+    swap = "(JSON as any).stringify = () => '';\n" if typed else "JSON.stringify = () => '';\n"
+    test = "console.assert(JSON.stringify(f(3)) === JSON.stringify([1, 2, 3]));\n"
+    resp = engine.score(code_request(lang, program + swap, [assertion(test)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[0].message
+    right = program.replace("return [];", "return [1, 2, 3];")
+    assert verdict(engine.score(code_request(lang, right + swap, [assertion(test)]))) == "ACCEPTED"

@@ -1,6 +1,6 @@
 // Assertion tests of JavaScript and TypeScript, preloaded with `node -r` before the program.
-// console.assert fails the test (exit 1) instead of printing; it, `console` and the assert module are
-// frozen so the program cannot swap them for no-ops. Only when the main module's top level has run to
+// console.assert fails the test (exit 1) instead of printing; it, `console`, the assert module and
+// `JSON` are frozen so the program cannot swap them for no-ops. Only when the main module's top level has run to
 // its end is the run's nonce written to fd 3, the status pipe only the harness reads: process.exit(0)
 // anywhere before that, or a throw, never gets there.
 'use strict';
@@ -23,6 +23,10 @@
   Object.defineProperty(globalThis, 'console', { value: console, writable: false, configurable: false });
   Object.freeze(assert.strict);
   Object.freeze(assert);
+  // HumanEval-X's tests compare JSON.stringify(result) with JSON.stringify(expected): a program's
+  // `JSON.stringify = () => ''` would make every such comparison hold.
+  Object.freeze(JSON);
+  Object.defineProperty(globalThis, 'JSON', { value: JSON, writable: false, configurable: false });
   let done = false;
   Module.prototype._compile = function (content, filename) {
     const result = compile.call(this, content, filename);
