@@ -20,7 +20,6 @@ caches before a request reaches them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -127,23 +126,29 @@ class Engine:
         await self.close()
 
     async def run_code(
-        self, task: CodeTask, on_lease: Callable[[], None] | None = None
+        self, task: CodeTask, on_lease: Callable[[], bool] | None = None
     ) -> tuple[CodeResult, float]:
         """Run a validated task; returns the result and the time spent waiting for a container (ms).
-        ``on_lease`` is called each time it gets one."""
+
+        ``on_lease`` is called each time it gets one, before anything runs there; if it returns
+        False the container goes back untouched and ``_Superseded`` is raised."""
         last: InfrastructureError | None = None
         queue_ms = 0.0
         for _attempt in range(self.settings.retries + 1):
             t0 = time.monotonic()
+            superseded = False
             async with self.pool.lease() as lease:
                 queue_ms += (time.monotonic() - t0) * 1000.0
-                if on_lease is not None:
-                    on_lease()
-                try:
-                    return await self.runner.run(lease, task, self.pool), queue_ms
-                except InfrastructureError as exc:
-                    lease.recycle("sandbox_error")
-                    last = exc
+                if on_lease is not None and not on_lease():
+                    superseded = True
+                else:
+                    try:
+                        return await self.runner.run(lease, task, self.pool), queue_ms
+                    except InfrastructureError as exc:
+                        lease.recycle("sandbox_error")
+                        last = exc
+            if superseded:
+                raise _Superseded
         message = f"sandbox failure, not the program's: {last}"
         return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
 
@@ -199,8 +204,8 @@ class Engine:
         It waits until the leader has had a container for ``dedup_wait_ms`` (at once if that is
         past; a math leader, which takes none, is waited for to its end: grades are short and
         bounded). Then it runs on its own; should the leader end cacheably while this one still
-        waits for a container, the leader's answer is taken and the wait dropped (nothing of ours
-        ran yet, nothing to undo). One that got its container runs to its own answer.
+        waits for a container, the leader's answer is taken and the wait dropped (a container it
+        was handed meanwhile goes back unused). One that started its run finishes it.
         """
         wait_s = self.settings.dedup_wait_ms / 1000.0
 
@@ -221,15 +226,25 @@ class Engine:
             return await self._score(request, task, t0)  # not cacheable, or the leader gave up
         assert self.cache is not None
         self.cache.released += 1
-        leased = asyncio.Event()
-        own = asyncio.ensure_future(self._score(request, task, t0, leased.set))
+        leased = False
+
+        def go_on() -> bool:  # called with a container in hand, before anything runs in it
+            nonlocal leased
+            if lead.done.done() and lead.done.result() is not None:
+                return False
+            leased = True
+            return True
+
+        own = asyncio.ensure_future(self._score(request, task, t0, go_on))
         try:
             either: set[asyncio.Future[Any]] = {lead.done, own}
             await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-            if not own.done() and not leased.is_set() and (data := lead.done.result()) is not None:
-                own.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    return await own  # it got its container and finished in the same turn
+            if not own.done() and not leased and lead.done.result() is not None:
+                own.cancel()  # still waiting for a container (or handed one it will give back unused)
+                await asyncio.wait({own})
+            if own.done() and (own.cancelled() or isinstance(own.exception(), _Superseded)):
+                data = lead.done.result()
+                assert data is not None
                 return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
             return await own
         except BaseException:
@@ -241,7 +256,7 @@ class Engine:
         request: pb.ScoreRequest,
         task: CodeTask | MathTask,
         t0: float,
-        on_lease: Callable[[], None] | None = None,
+        on_lease: Callable[[], bool] | None = None,
     ) -> pb.ScoreResponse:
         if isinstance(task, MathTask):
             return await self.run_math(request, task, t0)
@@ -258,7 +273,12 @@ class _Lead:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = 0.0  # when it first got a container (monotonic)
 
-    def start(self) -> None:
+    def start(self) -> bool:
         if not self.started.is_set():
             self.started_at = time.monotonic()
             self.started.set()
+        return True
+
+
+class _Superseded(Exception):
+    """A released follower's own run was not started: its leader's cacheable answer came first."""
