@@ -194,6 +194,11 @@ class Ticket:
     _waits: dict[int, int] = field(default_factory=dict)
 
     @property
+    def lent(self) -> bool:
+        """Its slot is lent: it sleeps (or woke and waits for a slot back)."""
+        return self.state is State.LENT
+
+    @property
     def may_lend(self) -> bool:
         return not self.hold and self.probe is not None and self.probe.weight_file is not None
 

@@ -12,9 +12,13 @@ already scored at once (``cached=true``), and one identical to a request still r
 (a *follower* of that *leader*) instead of taking a worker. A leader whose answer may be cached
 answers its followers too; one whose answer may not (``result_cache.why_uncacheable``) sends each
 follower to run on its own, all at once; a cancelled leader hands its place to its first follower.
-Followers wait only ``Settings.dedup_wait_ms`` after their leader went to a worker: then they are
-*released* and queued on their own (a duplicated sleeper costs its wall limit once, not twice); a
-released follower still in the queue when its leader ends cacheably takes the leader's answer.
+Followers wait for their leader only ``Settings.dedup_wait_ms`` past the CPU time it may use (its
+CPU limit on every test, plus the compile limit where it compiles) after it went to a worker: a
+leader still running then is not using CPU all along (it sleeps or blocks), so its followers are
+*released* and queued on their own (a duplicated sleeper costs its wall limit once, not twice), while
+a CPU-bound leader is waited for to its end (copies would only take cores). A released follower
+still in the queue when its leader ends cacheably takes the leader's answer. (The front end cannot
+see whether a worker's run sleeps; the embedded engine can, and releases on that: ``engine``.)
 
 Runs on one asyncio loop (the gRPC server's) and talks to Ray through awaitable object refs.
 """
@@ -31,11 +35,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from runners.languages import resolve
+
 from .config import Settings
 from .errors import InfrastructureError, Overloaded, ShuttingDown
 from .images import VERSION_LABEL
 from .metrics import ServiceMetrics
-from .models import Limits, Verdict
+from .models import CodeTask, Limits, Verdict
 from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .v1 import sandbox_pb2 as pb
 from .wire import sandbox_error_response, task_from_proto
@@ -66,6 +72,7 @@ class Job:
     followers: list[Job] = field(default_factory=list)
     released: list[Job] = field(default_factory=list)  # followers queued on their own (dedup_wait_ms)
     release_at: float = 0.0  # a leader: when its followers stop waiting (0: not dispatched yet)
+    cpu_budget_s: float = 0.0  # a leader: the most CPU time it may use (see _cpu_budget_s)
 
 
 @dataclass(eq=False)
@@ -379,6 +386,7 @@ class Dispatcher:
         if key is not None:
             job.cache_key, job.version = key, self.image_version
             job.limits = getattr(task, "limits", None)
+            job.cpu_budget_s = _cpu_budget_s(task)
             self._leaders[key] = job
         self._queue.append(job)
         self._idle.clear()
@@ -563,8 +571,9 @@ class Dispatcher:
                     worker.inflight[job.key] = job
                     chunk.append(job)
                     if job.cache_key is not None and not job.release_at:
-                        job.release_at = now + wait_s
-                        loop.call_later(wait_s, self._release, job)
+                        wait = wait_s + job.cpu_budget_s
+                        job.release_at = now + wait
+                        loop.call_later(wait, self._release, job)
                 self._spawn_task(self._run_chunk(worker, chunk))
             if self.waiting < self.settings.max_queue:
                 self._room.set()
@@ -687,6 +696,17 @@ class Dispatcher:
     async def _swallow(ref: Any) -> None:
         with contextlib.suppress(Exception):
             await ref
+
+
+def _cpu_budget_s(task: object) -> float:
+    """The most CPU time ``task`` may use (0 for math): its CPU limit on every test, plus the
+    compile limit for a language that compiles. Past it in wall time, a run is not CPU-bound."""
+    if not isinstance(task, CodeTask):
+        return 0.0
+    limits = task.limits
+    spec = resolve(task.language)
+    compile_ms = limits.compile_time_limit_ms if spec is not None and spec.compile_argv else 0
+    return (limits.time_limit_ms * len(task.tests) + compile_ms) / 1000.0
 
 
 def _short(exc: BaseException | None) -> str:

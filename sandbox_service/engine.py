@@ -12,8 +12,8 @@ sandbox could not judge, even after ``settings.retries`` fresh containers, comes
 ``Engine(settings, result_cache=True)`` (what ``sandbox-service score`` runs) answers a request
 identical to one it scored before from memory, and identical requests in flight wait for the first
 (``result_cache``; off with ``SANDBOX_RESULT_CACHE=0``) until it has had a container for
-``Settings.dedup_wait_ms``, then run on their own (a duplicated sleeper must not cost twice its wall
-limit). Ray workers run without one: the front end
+``Settings.dedup_wait_ms`` and is seen sleeping, then run on their own (a duplicated sleeper must
+not cost twice its wall limit). Ray workers run without one: the front end
 caches before a request reaches them.
 """
 
@@ -36,7 +36,7 @@ from .errors import DockerUnavailable, InfrastructureError
 from .images import ensure_image
 from .mathcheck import MathVerifier, VerifierError
 from .models import CodeResult, CodeTask, MathTask
-from .pool import ContainerPool
+from .pool import ContainerPool, Lease
 from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .runner import Runner
 from .v1 import sandbox_pb2 as pb
@@ -126,7 +126,7 @@ class Engine:
         await self.close()
 
     async def run_code(
-        self, task: CodeTask, on_lease: Callable[[], bool] | None = None
+        self, task: CodeTask, on_lease: Callable[[Lease], bool] | None = None
     ) -> tuple[CodeResult, float]:
         """Run a validated task; returns the result and the time spent waiting for a container (ms).
 
@@ -139,7 +139,7 @@ class Engine:
             superseded = False
             async with self.pool.lease() as lease:
                 queue_ms += (time.monotonic() - t0) * 1000.0
-                if on_lease is not None and not on_lease():
+                if on_lease is not None and not on_lease(lease):
                     superseded = True
                 else:
                     try:
@@ -201,17 +201,23 @@ class Engine:
     ) -> pb.ScoreResponse:
         """A follower of ``lead``: its answer if cacheable and in time, else a run of its own.
 
-        It waits until the leader has had a container for ``dedup_wait_ms`` (at once if that is
-        past; a math leader, which takes none, is waited for to its end: grades are short and
-        bounded). Then it runs on its own; should the leader end cacheably while this one still
-        waits for a container, the leader's answer is taken and the wait dropped (a container it
-        was handed meanwhile goes back unused). One that started its run finishes it.
+        It waits until the leader has had a container for ``dedup_wait_ms`` and is sleeping (its
+        CPU slot lent; checked each ``cpu_window_ms``): a CPU-bound leader, and a math one, which
+        takes no container, are waited for to their end. Then it runs on its own; should the
+        leader end cacheably while this one still waits for a container, the leader's answer is
+        taken and the wait dropped (a container it was handed meanwhile goes back unused). One
+        that started its run finishes it.
         """
         wait_s = self.settings.dedup_wait_ms / 1000.0
+        window_s = self.settings.cpu_window_ms / 1000.0
 
         async def released() -> None:
             await lead.started.wait()
             await asyncio.sleep(lead.started_at + wait_s - time.monotonic())
+            # Only while it sleeps: a copy then costs a container, not a core. A leader using CPU
+            # ends by its CPU limit, and copies would take cores from other samples meanwhile.
+            while lead.lease is not None and lead.lease.admission is not None and not lead.lease.sleeping:
+                await asyncio.sleep(window_s)
 
         timer = asyncio.ensure_future(released())
         try:
@@ -228,7 +234,7 @@ class Engine:
         self.cache.released += 1
         leased = False
 
-        def go_on() -> bool:  # called with a container in hand, before anything runs in it
+        def go_on(_lease: Lease) -> bool:  # called with a container in hand, before anything runs
             nonlocal leased
             if lead.done.done() and lead.done.result() is not None:
                 return False
@@ -256,7 +262,7 @@ class Engine:
         request: pb.ScoreRequest,
         task: CodeTask | MathTask,
         t0: float,
-        on_lease: Callable[[], bool] | None = None,
+        on_lease: Callable[[Lease], bool] | None = None,
     ) -> pb.ScoreResponse:
         if isinstance(task, MathTask):
             return await self.run_math(request, task, t0)
@@ -272,8 +278,10 @@ class _Lead:
     done: asyncio.Future[bytes | None]
     started: asyncio.Event = field(default_factory=asyncio.Event)
     started_at: float = 0.0  # when it first got a container (monotonic)
+    lease: Lease | None = None  # its container now (while it runs)
 
-    def start(self) -> bool:
+    def start(self, lease: Lease) -> bool:
+        self.lease = lease
         if not self.started.is_set():
             self.started_at = time.monotonic()
             self.started.set()

@@ -234,14 +234,14 @@ def test_identical_requests_in_flight_run_once(cached: ServiceHarness) -> None:
 @pytest.mark.docker
 def test_followers_of_a_sleeper_stop_waiting_and_run_on_their_own(cached: ServiceHarness) -> None:
     """A leader that will end on its wall limit (not cacheable) holds its followers only
-    ``dedup_wait_ms``: three copies of a 4 s sleeper end by ~wait + 4 s, not 2 x 4 s, every one
-    TIME_LIMIT_EXCEEDED from its own run."""
+    ``dedup_wait_ms`` past its CPU limit: three copies of a 6 s sleeper (0.5 s CPU limit) are
+    released at ~2.5 s and end by ~9 s, not 2 x 6 s, every one TIME_LIMIT_EXCEEDED from its own run."""
     cache = cache_of(cached)
     before, released = completed(cached), cache.released
     sleeper = py(
         f"import time\ntime.sleep(30)  # {uuid.uuid4()}",
         "",
-        limits={"time_limit_ms": 1000, "wall_time_limit_ms": 4000},
+        limits={"time_limit_ms": 500, "wall_time_limit_ms": 6000},
     )
     t0 = time.monotonic()
     with Client(cached.address) as client:
@@ -251,8 +251,7 @@ def test_followers_of_a_sleeper_stop_waiting_and_run_on_their_own(cached: Servic
     assert not any(r.cached for r in responses)
     assert cache.released == released + 2
     assert completed(cached) == before + 3
-    # Waiting for the leader to end would take 8 s and more; released at 2 s, they end by ~6.5 s.
-    assert elapsed < 2 * 4.0, f"the followers waited for the leader's wall limit: {elapsed:.1f}s"
+    assert elapsed < 2 * 6.0, f"the followers waited for the leader's wall limit: {elapsed:.1f}s"
 
 
 @pytest.mark.docker
@@ -399,8 +398,9 @@ def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker
 
 @pytest.mark.docker
 def test_embedded_engine_releases_followers_of_a_sleeper(loop_thread: LoopThread, docker_client: Any) -> None:
-    """The same rule in ``score``'s engine: followers of a leader that sleeps to its wall limit run
-    on their own ``dedup_wait_ms`` after it got its container (the pool grows for them)."""
+    """The rule in ``score``'s engine: followers of a leader that sleeps to its wall limit run on
+    their own ``dedup_wait_ms`` after it got its container, once it is seen sleeping (the pool grows
+    for them)."""
     engine = Engine(make_settings(pool_size=1, dedup_wait_ms=300), result_cache=True)
     loop_thread.run(engine.start())
     try:
@@ -447,5 +447,34 @@ def test_embedded_engine_released_follower_still_waiting_takes_the_leaders_answe
         assert [a.cached for a in answers] == [False, True, True]
         assert (cache.deduplicated, cache.released) == (2, 2)
         assert engine.pool.stats()["recycles"] == {}, "nothing was cancelled inside a container"
+    finally:
+        loop_thread.run(engine.close())
+
+
+@pytest.mark.docker
+def test_embedded_engine_keeps_followers_of_a_cpu_bound_leader(
+    loop_thread: LoopThread, docker_client: Any
+) -> None:
+    """A leader using CPU past ``dedup_wait_ms`` is still waited for: copies would only take cores
+    from other samples, and it ends by its CPU limit. One run for three copies."""
+    engine = Engine(make_settings(pool_size=2, dedup_wait_ms=100), result_cache=True)
+    loop_thread.run(engine.start())
+    try:
+        cache = engine.cache
+        assert cache is not None
+        spin = py(
+            "import time\nwhile time.process_time() < 0.6:\n    pass\nprint(1)",
+            "1",
+            limits={"time_limit_ms": 2000, "wall_time_limit_ms": 10_000},
+        )
+
+        async def group() -> list[pb.ScoreResponse]:
+            copies = [pb.ScoreRequest(id=f"c{i}", code=spin.code) for i in range(3)]
+            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
+
+        answers = loop_thread.run(group())
+        assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
+        assert [a.cached for a in answers] == [False, True, True]
+        assert (cache.deduplicated, cache.released) == (2, 0)
     finally:
         loop_thread.run(engine.close())
