@@ -248,11 +248,14 @@ class Engine:
             if not own.done() and not leased and lead.done.result() is not None:
                 own.cancel()  # still waiting for a container (or handed one it will give back unused)
                 await asyncio.wait({own})
-            if own.done() and (own.cancelled() or isinstance(own.exception(), _Superseded)):
-                data = lead.done.result()
-                assert data is not None
-                return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
-            return await own
+            if not (own.done() and own.cancelled()):
+                try:
+                    return await own
+                except _Superseded:  # a retry (sandbox failure) found the leader's answer there
+                    pass
+            data = lead.done.result()
+            assert data is not None
+            return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
         except BaseException:
             own.cancel()
             raise
