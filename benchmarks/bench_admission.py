@@ -123,7 +123,9 @@ def score(
     first = last = 0.0
     seen = 0
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
+        # From the package's own root: ``python -m`` puts the working directory ahead of PYTHONPATH,
+        # so run from another checkout it would import that checkout's package, not this one's.
+        proc = subprocess.Popen(cmd, env=env, cwd=package, stdout=subprocess.DEVNULL, stderr=err, text=True)
         status = None
         while status is None:  # timestamp result lines as they are appended
             time.sleep(0.02)

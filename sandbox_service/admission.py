@@ -12,6 +12,8 @@ to the next run, and the pool takes another warm container so the cores stay bus
 Fairness: the runs that hold slots are never more than ``slots``, and they outrank everyone else of
 ours: a lent run's container gets the lowest CPU weight (``cpu.shares`` 2 against 1024), so when it
 wakes it cannot take CPU from them; it asks for a slot instead and gets one before any new run does.
+Once its wall limit has passed, its weight is a slot's again, so its agent gets a core to kill it on
+time (within a window) rather than after whatever the slot holders leave.
 CPU limits stay exact (the agent counts CPU time). A run that woke after its slot was lent, or that
 waited for CPU for a noticeable part of a window (``cpu_idle_fraction``), is *exposed*: its wall
 clock may have run while it could not. If an exposed run ends on the wall-clock limit (within its
@@ -183,12 +185,18 @@ class Ticket:
     state: State = State.WAITING
     exposed: bool = False  # woke after its slot was lent, or waited for CPU: see the module doc
     woke: bool = False  # lent and asking for a slot back
+    due: bool = False  # lent and past its wall limit: its weight is a slot's again (see sample)
     lent_times: int = 0
     last_window: tuple[int, int, int] = (0, 0, 0)  # ns used, waited, elapsed in the last window
     _future: asyncio.Future[None] | None = None
     _last_t: int = 0  # monotonic ns of the last sample (0: none yet)
     _last_usage: int = 0
     _waits: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def lent(self) -> bool:
+        """Its slot is lent: it sleeps (or woke and waits for a slot back)."""
+        return self.state is State.LENT
 
     @property
     def may_lend(self) -> bool:
@@ -375,7 +383,15 @@ class CpuAdmission:
                     self.lent_total += 1
                     self._set_shares(ticket, SHARES_LENT)
                     lent = True
-            elif ticket.state is State.LENT and now < ticket.deadline_ns:
+            elif ticket.state is State.LENT and now >= ticket.deadline_ns:
+                # Past its wall limit: the agent in that container must run now to stop it, and at
+                # the lowest weight on a busy host it waited up to seconds for a core (a sleeper's
+                # TIME_LIMIT_EXCEEDED came 1.5 s late). The program is being killed; what it does
+                # from here on counts for nothing.
+                if not ticket.due:
+                    ticket.due = True
+                    self._set_shares(ticket, SHARES_SLOT)
+            elif ticket.state is State.LENT:
                 # (Past its wall limit the agent kills it, which wakes every program: no demand.)
                 if waited >= bar:
                     ticket.exposed = True  # at the lowest weight it wanted a core and did not get one

@@ -29,6 +29,7 @@ DEFAULT_COMPILE_TIME_LIMIT_MS = 20_000
 DEFAULT_COMPILE_MEMORY_MB = 1024
 DEFAULT_RESULT_CACHE_ENTRIES = 65_536
 DEFAULT_RESULT_CACHE_MB = 256
+DEFAULT_DEDUP_WAIT_MS = 500
 
 
 def _default_pool_size() -> int:
@@ -180,6 +181,15 @@ class Settings(BaseSettings):
     """Answer a request identical to one already scored (all but its ``id``) from memory, and let
     identical requests in flight wait for the first (``result_cache.py``: what is never cached and
     why). ``SANDBOX_RESULT_CACHE=0`` turns it off; so does a size of 0."""
+    dedup_wait_ms: int = Field(default=DEFAULT_DEDUP_WAIT_MS, ge=0, le=600_000)
+    """How long a request identical to one running (a *follower*) waits for that run (its *leader*)
+    once the leader has a container, before it may run on its own: in ``score``'s engine once the
+    leader is also seen sleeping (its CPU slot lent), through the service once the leader has also
+    been out for the CPU time it may use (``dispatch``). A released follower is still answered by
+    the leader if the leader ends cacheably before the follower got a container. The default
+    (``DEFAULT_DEDUP_WAIT_MS``) is longer than nearly every RL program runs (a trivial Python test
+    is ~50 ms in a warm container), so a GRPO group of short programs still runs once, while a
+    duplicated sleeper costs about its wall limit plus this, not twice its wall limit."""
     result_cache_entries: int = Field(default=DEFAULT_RESULT_CACHE_ENTRIES, ge=0)
     """Most answers the result cache keeps (least recently used go first)."""
     result_cache_mb: int = Field(default=DEFAULT_RESULT_CACHE_MB, ge=0)

@@ -12,6 +12,13 @@ already scored at once (``cached=true``), and one identical to a request still r
 (a *follower* of that *leader*) instead of taking a worker. A leader whose answer may be cached
 answers its followers too; one whose answer may not (``result_cache.why_uncacheable``) sends each
 follower to run on its own, all at once; a cancelled leader hands its place to its first follower.
+Followers wait for their leader only ``Settings.dedup_wait_ms`` past the CPU time it may use (its
+CPU limit on every test, plus the compile limit where it compiles) after it went to a worker: a
+leader still running then is not using CPU all along (it sleeps or blocks), so its followers are
+*released* and queued on their own (a duplicated sleeper costs its wall limit once, not twice), while
+a CPU-bound leader is waited for to its end (copies would only take cores). A released follower
+still in the queue when its leader ends cacheably takes the leader's answer. (The front end cannot
+see whether a worker's run sleeps; the embedded engine can, and releases on that: ``engine``.)
 
 Runs on one asyncio loop (the gRPC server's) and talks to Ray through awaitable object refs.
 """
@@ -28,11 +35,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from runners.languages import resolve
+
 from .config import Settings
 from .errors import InfrastructureError, Overloaded, ShuttingDown
 from .images import VERSION_LABEL
 from .metrics import ServiceMetrics
-from .models import Limits, Verdict
+from .models import CodeTask, Limits, Verdict
 from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .v1 import sandbox_pb2 as pb
 from .wire import sandbox_error_response, task_from_proto
@@ -61,6 +70,9 @@ class Job:
     limits: Limits | None = None
     leader: Job | None = None  # a follower: the identical job it waits for
     followers: list[Job] = field(default_factory=list)
+    released: list[Job] = field(default_factory=list)  # followers queued on their own (dedup_wait_ms)
+    release_at: float = 0.0  # a leader: when its followers stop waiting (0: not dispatched yet)
+    cpu_budget_s: float = 0.0  # a leader: the most CPU time it may use (see _cpu_budget_s)
 
 
 @dataclass(eq=False)
@@ -345,6 +357,17 @@ class Dispatcher:
             if hit is not None:
                 return self._answered_from_cache(request, task.language, hit)
             leader = self._leaders.get(key)
+            if leader is not None and leader.release_at and time.monotonic() >= leader.release_at:
+                # Its leader has run past the wait already: queued on its own at once.
+                if self.waiting >= self.settings.max_queue:
+                    raise Overloaded(
+                        f"queue full ({self.settings.max_queue} samples waiting); retry with backoff"
+                    )
+                job = self._job(request, payload, task.language)
+                self.cache.deduplicated += 1
+                self.cache.released += 1
+                self._run_released(leader, job)
+                return job
             if leader is not None:
                 if self._following >= self.settings.max_queue:
                     raise Overloaded(
@@ -363,6 +386,7 @@ class Dispatcher:
         if key is not None:
             job.cache_key, job.version = key, self.image_version
             job.limits = getattr(task, "limits", None)
+            job.cpu_budget_s = _cpu_budget_s(task)
             self._leaders[key] = job
         self._queue.append(job)
         self._idle.clear()
@@ -399,6 +423,33 @@ class Dispatcher:
         versions = {w.image_version for w in self.workers.values()}
         self.image_version = ",".join(sorted(versions))
 
+    def _run_released(self, leader: Job, job: Job) -> None:
+        """Queue ``job``, identical to ``leader``, on its own (keyed, so a cacheable answer is kept),
+        still answerable by ``leader`` while it waits in the queue."""
+        job.leader, job.cache_key, job.version, job.limits = (
+            None,
+            leader.cache_key,
+            leader.version,
+            leader.limits,
+        )
+        leader.released.append(job)
+        self._queue.append(job)
+        self._idle.clear()
+        self._wake.set()
+
+    def _release(self, job: Job) -> None:
+        """``job``'s wait is up (``dedup_wait_ms`` after it went to a worker): its followers run."""
+        if self._closed or job.cache_key is None or self._leaders.get(job.cache_key) is not job:
+            return
+        followers, job.followers = job.followers, []
+        self._following -= len(followers)
+        for f in followers:
+            if not f.future.done():
+                assert self.cache is not None
+                self.cache.released += 1
+                self._run_released(job, f)
+        self._settled()
+
     def _leader_done(self, job: Job, response: pb.ScoreResponse | None) -> None:
         """``job`` (keyed) has its answer (None: it was cancelled or failed): cache it if it may be,
         and settle its followers."""
@@ -419,9 +470,16 @@ class Dispatcher:
                 self.cache.put(key, data)
             else:
                 self.cache.skipped(reason)
+        released, job.released = job.released, []
         if data is not None:
             for f in followers:
                 self._resolve_from(f, data)
+            for f in released:  # still queued: answered; already on a worker: it finishes its run
+                if f.worker is None and not f.future.done():
+                    with contextlib.suppress(ValueError):
+                        self._queue.remove(f)
+                    self._resolve_from(f, data)
+            self._settled()
             return
         live = [f for f in followers if not f.future.done()]
         if response is None and live:  # cancelled: the first follower runs in its place
@@ -489,6 +547,8 @@ class Dispatcher:
     # -- the pump ----------------------------------------------------------------------------
     async def _pump(self) -> None:
         window = self.settings.dispatch_batch_ms / 1000.0
+        wait_s = self.settings.dedup_wait_ms / 1000.0
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -510,6 +570,10 @@ class Dispatcher:
                     job.dispatched = now
                     worker.inflight[job.key] = job
                     chunk.append(job)
+                    if job.cache_key is not None and not job.release_at:
+                        wait = wait_s + job.cpu_budget_s
+                        job.release_at = now + wait
+                        loop.call_later(wait, self._release, job)
                 self._spawn_task(self._run_chunk(worker, chunk))
             if self.waiting < self.settings.max_queue:
                 self._room.set()
@@ -632,6 +696,17 @@ class Dispatcher:
     async def _swallow(ref: Any) -> None:
         with contextlib.suppress(Exception):
             await ref
+
+
+def _cpu_budget_s(task: object) -> float:
+    """The most CPU time ``task`` may use (0 for math): its CPU limit on every test, plus the
+    compile limit for a language that compiles. Past it in wall time, a run is not CPU-bound."""
+    if not isinstance(task, CodeTask):
+        return 0.0
+    limits = task.limits
+    spec = resolve(task.language)
+    compile_ms = limits.compile_time_limit_ms if spec is not None and spec.compile_argv else 0
+    return (limits.time_limit_ms * len(task.tests) + compile_ms) / 1000.0
 
 
 def _short(exc: BaseException | None) -> str:

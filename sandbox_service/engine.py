@@ -11,7 +11,9 @@ sandbox could not judge, even after ``settings.retries`` fresh containers, comes
 
 ``Engine(settings, result_cache=True)`` (what ``sandbox-service score`` runs) answers a request
 identical to one it scored before from memory, and identical requests in flight wait for the first
-(``result_cache``; off with ``SANDBOX_RESULT_CACHE=0``). Ray workers run without one: the front end
+(``result_cache``; off with ``SANDBOX_RESULT_CACHE=0``) until it has had a container for
+``Settings.dedup_wait_ms`` and is seen sleeping, then run on their own (a duplicated sleeper must
+not cost twice its wall limit). Ray workers run without one: the front end
 caches before a request reaches them.
 """
 
@@ -20,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -32,7 +36,7 @@ from .errors import DockerUnavailable, InfrastructureError
 from .images import ensure_image
 from .mathcheck import MathVerifier, VerifierError
 from .models import CodeResult, CodeTask, MathTask
-from .pool import ContainerPool
+from .pool import ContainerPool, Lease
 from .result_cache import ResultCache, cache_key, from_cache, stored_form, why_uncacheable
 from .runner import Runner
 from .v1 import sandbox_pb2 as pb
@@ -57,7 +61,7 @@ class Engine:
             if result_cache and s.result_cache_on
             else None
         )
-        self._leaders: dict[bytes, asyncio.Future[bytes | None]] = {}
+        self._leaders: dict[bytes, _Lead] = {}
         self.runner = Runner(self.settings)
         self._pool: ContainerPool | None = None
         self._math: MathVerifier | None = None
@@ -121,19 +125,30 @@ class Engine:
     ) -> None:
         await self.close()
 
-    async def run_code(self, task: CodeTask) -> tuple[CodeResult, float]:
-        """Run a validated task; returns the result and the time spent waiting for a container (ms)."""
+    async def run_code(
+        self, task: CodeTask, on_lease: Callable[[Lease], bool] | None = None
+    ) -> tuple[CodeResult, float]:
+        """Run a validated task; returns the result and the time spent waiting for a container (ms).
+
+        ``on_lease`` is called each time it gets one, before anything runs there; if it returns
+        False the container goes back untouched and ``_Superseded`` is raised."""
         last: InfrastructureError | None = None
         queue_ms = 0.0
         for _attempt in range(self.settings.retries + 1):
             t0 = time.monotonic()
+            superseded = False
             async with self.pool.lease() as lease:
                 queue_ms += (time.monotonic() - t0) * 1000.0
-                try:
-                    return await self.runner.run(lease, task, self.pool), queue_ms
-                except InfrastructureError as exc:
-                    lease.recycle("sandbox_error")
-                    last = exc
+                if on_lease is not None and not on_lease(lease):
+                    superseded = True
+                else:
+                    try:
+                        return await self.runner.run(lease, task, self.pool), queue_ms
+                    except InfrastructureError as exc:
+                        lease.recycle("sandbox_error")
+                        last = exc
+            if superseded:
+                raise _Superseded
         message = f"sandbox failure, not the program's: {last}"
         return CodeResult.sandbox_error([t.weight for t in task.tests], message), queue_ms
 
@@ -160,18 +175,16 @@ class Engine:
             return await self._score(request, task, t0)
         key = cache_key(request.SerializeToString(), request.id, self.pool.image)
         data = self.cache.get(key)
-        if data is None and (leader := self._leaders.get(key)) is not None:
+        if data is None and (lead := self._leaders.get(key)) is not None:
             self.cache.deduplicated += 1
-            data = await asyncio.shield(leader)
-            if data is None:  # not cacheable, or the leader gave up: this one runs on its own
-                return await self._score(request, task, t0)
+            return await self._follow(lead, request, task, t0)
         if data is not None:
             return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
-        done: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
-        self._leaders[key] = done
+        lead = _Lead(asyncio.get_running_loop().create_future())
+        self._leaders[key] = lead
         stored = None
         try:
-            response = await self._score(request, task, t0)
+            response = await self._score(request, task, t0, lead.start)
             reason = why_uncacheable(response, getattr(task, "limits", None))
             if reason is None:
                 stored = stored_form(response)
@@ -181,12 +194,102 @@ class Engine:
             return response
         finally:
             del self._leaders[key]
-            done.set_result(stored)
+            lead.done.set_result(stored)
+
+    async def _follow(
+        self, lead: _Lead, request: pb.ScoreRequest, task: CodeTask | MathTask, t0: float
+    ) -> pb.ScoreResponse:
+        """A follower of ``lead``: its answer if cacheable and in time, else a run of its own.
+
+        It waits until the leader has had a container for ``dedup_wait_ms`` and is sleeping (its
+        CPU slot lent; checked each ``cpu_window_ms``): a CPU-bound leader, and a math one, which
+        takes no container, are waited for to their end. Then it runs on its own; should the
+        leader end cacheably while this one still waits for a container, the leader's answer is
+        taken and the wait dropped (a container it was handed meanwhile goes back unused). One
+        that started its run finishes it.
+        """
+        wait_s = self.settings.dedup_wait_ms / 1000.0
+        window_s = self.settings.cpu_window_ms / 1000.0
+
+        async def released() -> None:
+            await lead.started.wait()
+            await asyncio.sleep(lead.started_at + wait_s - time.monotonic())
+            # Only while it sleeps: a copy then costs a container, not a core. A leader using CPU
+            # ends by its CPU limit, and copies would take cores from other samples meanwhile.
+            while lead.lease is not None and lead.lease.admission is not None and not lead.lease.sleeping:
+                await asyncio.sleep(window_s)
+
+        timer = asyncio.ensure_future(released())
+        try:
+            first: set[asyncio.Future[Any]] = {lead.done, timer}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        if lead.done.done():
+            data = lead.done.result()
+            if data is not None:
+                return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
+            return await self._score(request, task, t0)  # not cacheable, or the leader gave up
+        assert self.cache is not None
+        self.cache.released += 1
+        leased = False
+
+        def go_on(_lease: Lease) -> bool:  # called with a container in hand, before anything runs
+            nonlocal leased
+            if lead.done.done() and lead.done.result() is not None:
+                return False
+            leased = True
+            return True
+
+        own = asyncio.ensure_future(self._score(request, task, t0, go_on))
+        try:
+            either: set[asyncio.Future[Any]] = {lead.done, own}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not own.done() and not leased and lead.done.result() is not None:
+                own.cancel()  # still waiting for a container (or handed one it will give back unused)
+                await asyncio.wait({own})
+            if not (own.done() and own.cancelled()):
+                try:
+                    return await own
+                except _Superseded:  # a retry (sandbox failure) found the leader's answer there
+                    pass
+            data = lead.done.result()
+            assert data is not None
+            return from_cache(data, request.id, (time.monotonic() - t0) * 1000.0)
+        except BaseException:
+            own.cancel()
+            raise
 
     async def _score(
-        self, request: pb.ScoreRequest, task: CodeTask | MathTask, t0: float
+        self,
+        request: pb.ScoreRequest,
+        task: CodeTask | MathTask,
+        t0: float,
+        on_lease: Callable[[Lease], bool] | None = None,
     ) -> pb.ScoreResponse:
         if isinstance(task, MathTask):
             return await self.run_math(request, task, t0)
-        result, queue_ms = await self.run_code(task)
+        result, queue_ms = await self.run_code(task, on_lease)
         return response_from_result(request.id, result, queue_ms, (time.monotonic() - t0) * 1000.0)
+
+
+@dataclass(eq=False)
+class _Lead:
+    """A request in flight that identical ones wait for: ``done`` is its stored answer (None: not
+    cacheable, or it gave up); ``started`` is set once it has a container."""
+
+    done: asyncio.Future[bytes | None]
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: float = 0.0  # when it first got a container (monotonic)
+    lease: Lease | None = None  # its container now (while it runs)
+
+    def start(self, lease: Lease) -> bool:
+        self.lease = lease
+        if not self.started.is_set():
+            self.started_at = time.monotonic()
+            self.started.set()
+        return True
+
+
+class _Superseded(Exception):
+    """A released follower's own run was not started: its leader's cacheable answer came first."""

@@ -119,6 +119,11 @@ class _CacheCollector(Collector):
             ("misses", "Requests the result cache did not hold", c.misses),
             ("evictions", "Answers evicted from the result cache (least recently used)", c.evictions),
             ("deduplicated", "Requests that waited for an identical one in flight", c.deduplicated),
+            (
+                "released",
+                "Requests that stopped waiting for an identical one in flight (dedup_wait_ms)",
+                c.released,
+            ),
         ):
             yield CounterMetricFamily(f"sandbox_result_cache_{name}", doc, value=value)
         skipped = CounterMetricFamily(

@@ -791,6 +791,12 @@ class Lease:
     reason: str | None = None
     admission: CpuAdmission | None = None
     reuses: Counter[str] | None = None
+    ticket: Ticket | None = None  # the admission's ticket of the process running now, if any
+
+    @property
+    def sleeping(self) -> bool:
+        """A process runs in it and has lent its CPU slot (sleeping, blocked: see ``admission``)."""
+        return self.ticket is not None and self.ticket.lent
 
     def recycle(self, reason: str) -> None:
         if self.reason is None:
@@ -820,4 +826,8 @@ class Lease:
             yield None
             return
         async with self.admission.slot(self.container.cpu, hold, wall_ms) as ticket:
-            yield ticket
+            self.ticket = ticket
+            try:
+                yield ticket
+            finally:
+                self.ticket = None

@@ -96,7 +96,7 @@ class ResultCache:
         max_entries: most answers kept.
         max_bytes: most bytes kept (keys, values and ``ENTRY_OVERHEAD`` each).
 
-    The counters (``hits``, ``misses``, ``evictions``, ``deduplicated``, ``uncacheable`` by
+    The counters (``hits``, ``misses``, ``evictions``, ``deduplicated``, ``released``, ``uncacheable`` by
     reason) are plain integers, exported by ``ServiceMetrics.watch_cache`` at scrape time.
     """
 
@@ -108,7 +108,8 @@ class ResultCache:
         self.hits = 0
         self.misses = 0
         self.evictions = 0
-        self.deduplicated = 0  # requests answered by an identical one already running
+        self.deduplicated = 0  # requests that waited for an identical one already running
+        self.released = 0  # of those, the ones that stopped waiting (dedup_wait_ms) to run on their own
         self.uncacheable: dict[str, int] = {}
 
     def __len__(self) -> int:

@@ -167,13 +167,22 @@ def test_the_off_switch(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- end to end: the service ---------------------------------------------------------------------
 
 
+DEDUP_WAIT_MS = 2_000
+
+
 @pytest.fixture(scope="module")
 def cached(loop_thread: LoopThread, ray_cluster: RayCluster) -> Iterator[ServiceHarness]:
-    """A service with the cache on: one one-container worker per node, gRPC and HTTP doors."""
+    """A service with the cache on: one one-container worker per node, gRPC and HTTP doors.
+    Followers wait up to 2 s for their leader (``DEDUP_WAIT_MS``): these tests keep identical
+    requests in flight with programs that sleep up to 1.5 s, short next to that wait."""
     harness = ServiceHarness(
         loop_thread,
         service_settings(
-            result_cache=True, worker_resource="sandbox_small", http_port=0, metrics_port=free_port()
+            result_cache=True,
+            worker_resource="sandbox_small",
+            http_port=0,
+            metrics_port=free_port(),
+            dedup_wait_ms=DEDUP_WAIT_MS,
         ),
     )
     yield harness
@@ -220,6 +229,29 @@ def test_identical_requests_in_flight_run_once(cached: ServiceHarness) -> None:
     assert sorted(r.cached for r in responses) == [False] + [True] * 7
     assert cache.deduplicated == deduplicated + 7
     assert completed(cached) == before + 1, "eight identical samples, one run"
+
+
+@pytest.mark.docker
+def test_followers_of_a_sleeper_stop_waiting_and_run_on_their_own(cached: ServiceHarness) -> None:
+    """A leader that will end on its wall limit (not cacheable) holds its followers only
+    ``dedup_wait_ms`` past its CPU limit: three copies of a 6 s sleeper (0.5 s CPU limit) are
+    released at ~2.5 s and end by ~9 s, not 2 x 6 s, every one TIME_LIMIT_EXCEEDED from its own run."""
+    cache = cache_of(cached)
+    before, released = completed(cached), cache.released
+    sleeper = py(
+        f"import time\ntime.sleep(30)  # {uuid.uuid4()}",
+        "",
+        limits={"time_limit_ms": 500, "wall_time_limit_ms": 6000},
+    )
+    t0 = time.monotonic()
+    with Client(cached.address) as client:
+        responses = list(client.score_many([sleeper] * 3, window=3))
+    elapsed = time.monotonic() - t0
+    assert [verdict(r) for r in responses] == ["TIME_LIMIT_EXCEEDED"] * 3
+    assert not any(r.cached for r in responses)
+    assert cache.released == released + 2
+    assert completed(cached) == before + 3
+    assert elapsed < 2 * 6.0, f"the followers waited for the leader's wall limit: {elapsed:.1f}s"
 
 
 @pytest.mark.docker
@@ -336,7 +368,7 @@ def test_off_the_service_runs_every_copy(service: ServiceHarness) -> None:
 # -- end to end: the embedded engine of `score` ----------------------------------------------------
 @pytest.mark.docker
 def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker_client: Any) -> None:
-    engine = Engine(make_settings(pool_size=1), result_cache=True)
+    engine = Engine(make_settings(pool_size=1, dedup_wait_ms=DEDUP_WAIT_MS), result_cache=True)
     loop_thread.run(engine.start())
     try:
         cache = engine.cache
@@ -360,5 +392,89 @@ def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker
         tle = [loop_thread.run(engine.score(spin)) for _ in range(2)]
         assert [verdict(r) for r in tle] == ["TIME_LIMIT_EXCEEDED"] * 2 and not any(r.cached for r in tle)
         assert cache.uncacheable["time_limit"] == 2
+    finally:
+        loop_thread.run(engine.close())
+
+
+@pytest.mark.docker
+def test_embedded_engine_releases_followers_of_a_sleeper(loop_thread: LoopThread, docker_client: Any) -> None:
+    """The rule in ``score``'s engine: followers of a leader that sleeps to its wall limit run on
+    their own ``dedup_wait_ms`` after it got its container, once it is seen sleeping (the pool grows
+    for them)."""
+    engine = Engine(make_settings(pool_size=1, dedup_wait_ms=300), result_cache=True)
+    loop_thread.run(engine.start())
+    try:
+        cache = engine.cache
+        assert cache is not None
+        sleeper = py(
+            "import time\ntime.sleep(30)", "", limits={"time_limit_ms": 1000, "wall_time_limit_ms": 2500}
+        )
+
+        async def group() -> list[pb.ScoreResponse]:
+            copies = [pb.ScoreRequest(id=f"s{i}", code=sleeper.code) for i in range(3)]
+            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
+
+        t0 = time.monotonic()
+        answers = loop_thread.run(group())
+        elapsed = time.monotonic() - t0
+        assert [verdict(a) for a in answers] == ["TIME_LIMIT_EXCEEDED"] * 3
+        assert not any(a.cached for a in answers)
+        assert (cache.deduplicated, cache.released) == (2, 2)
+        assert elapsed < 2 * 2.5, f"the followers waited for the leader's wall limit: {elapsed:.1f}s"
+    finally:
+        loop_thread.run(engine.close())
+
+
+@pytest.mark.docker
+def test_embedded_engine_released_follower_still_waiting_takes_the_leaders_answer(
+    loop_thread: LoopThread, docker_client: Any
+) -> None:
+    """A released follower that has no container yet (one container, no growth) is answered by its
+    leader when that ends cacheably: one run for three copies, the copies marked cached."""
+    engine = Engine(make_settings(pool_size=1, max_containers=1, dedup_wait_ms=100), result_cache=True)
+    loop_thread.run(engine.start())
+    try:
+        cache = engine.cache
+        assert cache is not None
+        slow = py("import time\ntime.sleep(0.8)\nprint(1)", "1")
+
+        async def group() -> list[pb.ScoreResponse]:
+            copies = [pb.ScoreRequest(id=f"c{i}", code=slow.code) for i in range(3)]
+            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
+
+        answers = loop_thread.run(group())
+        assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
+        assert [a.cached for a in answers] == [False, True, True]
+        assert (cache.deduplicated, cache.released) == (2, 2)
+        assert engine.pool.stats()["recycles"] == {}, "nothing was cancelled inside a container"
+    finally:
+        loop_thread.run(engine.close())
+
+
+@pytest.mark.docker
+def test_embedded_engine_keeps_followers_of_a_cpu_bound_leader(
+    loop_thread: LoopThread, docker_client: Any
+) -> None:
+    """A leader using CPU past ``dedup_wait_ms`` is still waited for: copies would only take cores
+    from other samples, and it ends by its CPU limit. One run for three copies."""
+    engine = Engine(make_settings(pool_size=2, dedup_wait_ms=100), result_cache=True)
+    loop_thread.run(engine.start())
+    try:
+        cache = engine.cache
+        assert cache is not None
+        spin = py(
+            "import time\nwhile time.process_time() < 0.6:\n    pass\nprint(1)",
+            "1",
+            limits={"time_limit_ms": 2000, "wall_time_limit_ms": 10_000},
+        )
+
+        async def group() -> list[pb.ScoreResponse]:
+            copies = [pb.ScoreRequest(id=f"c{i}", code=spin.code) for i in range(3)]
+            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
+
+        answers = loop_thread.run(group())
+        assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
+        assert [a.cached for a in answers] == [False, True, True]
+        assert (cache.deduplicated, cache.released) == (2, 0)
     finally:
         loop_thread.run(engine.close())
