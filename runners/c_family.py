@@ -118,8 +118,8 @@ def program_macros(source: str, trigraphs: bool = True) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def refusal(source: str, cxx: bool) -> str | None:
-    """Why a program cannot be an assertion test's program, or ``None``."""
+def refusal(source: str, test: str, cxx: bool) -> str | None:
+    """Why a program cannot be an assertion test's program (``test`` is not read), or ``None``."""
     text = logical_text(source, trigraphs=not cxx)
     if _ASSERT_MACRO.search(text):
         return "the program redefines assert (or defines NDEBUG): refused"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from . import c_family
+from . import c_family, equality
 
 __all__ = ["ALIASES", "LANGUAGES", "AssertionSpec", "LanguageSpec", "TestKind", "entry_class", "resolve"]
 
@@ -47,8 +47,8 @@ class AssertionSpec:
         compile_argv / run_argv: replace the row's commands for assertion tests.
         test_mode: ``(marker, argv)``: when the test code holds ``marker``, compile with ``argv`` instead
             (Rust: ``#[test]`` functions are built with ``rustc --test``).
-        check: why a program is refused (COMPILE_ERROR) before it is built (a redefined ``assert``
-            macro), or ``None``.
+        check: ``(program, test) ->`` why the program is refused (COMPILE_ERROR) before it is built
+            (a redefined ``assert`` macro, its own ``equals``), or ``None``.
         compose: ``(program, test, nonce) -> source``, replacing ``between``/``after`` where the
             program must be kept from changing the test code (C, C++: ``runners/c_family.py``).
     """
@@ -60,7 +60,7 @@ class AssertionSpec:
     compile_argv: tuple[str, ...] | None = None
     run_argv: tuple[str, ...] | None = None
     test_mode: tuple[str, tuple[str, ...]] | None = None
-    check: Callable[[str], str | None] | None = None
+    check: Callable[[str, str], str | None] | None = None
     compose: Callable[[str, str, str], str] | None = None
 
 
@@ -260,6 +260,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             files=(("SandboxHarness.java", _harness("SandboxHarness.java")),),
             compile_argv=("/bin/sh", "-c", f"{_JAVAC} /box/{{cls}}.java /box/SandboxHarness.java && {_JAR}"),
             run_argv=("/usr/bin/java", *_JAVA, "-cp", "/box/{name}.jar", "SandboxHarness"),
+            check=equality.java_refusal,
         ),
         oom_markers=(b"java.lang.OutOfMemoryError",),
     ),
@@ -385,6 +386,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "/box/{name}.cs",
                 "/box/{name}_harness.cs",
             ),
+            check=equality.csharp_refusal,
         ),
         oom_markers=(b"OutOfMemoryException",),
     ),

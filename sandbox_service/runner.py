@@ -518,7 +518,7 @@ class Runner:
         code ran to its end; see ``runners/harness/``). The build goes through the compile cache, keyed
         by the whole built source (a GRPO group's identical programs, or re-scoring, build it once).
         """
-        refused = how.check(task.source) if how.check is not None else None
+        refused = how.check(task.source, kind.code) if how.check is not None else None
         if refused is not None:
             return TestResult(Verdict.COMPILE_ERROR, message=refused), None, False
         lim = task.limits

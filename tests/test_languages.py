@@ -262,3 +262,57 @@ def test_js_program_cannot_replace_json_stringify(engine: EngineHarness, lang: s
     assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[0].message
     right = program.replace("return [];", "return [1, 2, 3];")
     assert verdict(engine.score(code_request(lang, right + swap, [assertion(test)]))) == "ACCEPTED"
+
+
+# -- Java and C#: the test compares with the returned object's own equals (runners/equality.py) -----------
+_JAVA_TEST = (
+    "public class Main {\n    public static void main(String[] args) {\n        Solution s = new Solution();\n"
+    '        if (!s.f().equals(Arrays.asList("a", "b"))) throw new AssertionError();\n    }\n}\n'
+)
+_JAVA_HEAD = "import java.util.*;\nimport java.lang.*;\n\nclass Solution {\n    public List<String> f() {\n"
+JAVA_EQUALITY_CHEATS = {
+    # the first scored 1.0 for HumanEval-X Java/1 before (an anonymous List whose equals holds)
+    "anonymous_equals": _JAVA_HEAD
+    + "        return new ArrayList<String>() { public boolean equals(Object o) { return true; } };\n    }\n}\n",
+    "unicode_escaped_equals": _JAVA_HEAD
+    + "        return new ArrayList<String>() { public boolean \\u0065quals(Object o) { return true; } };\n    }\n}\n",
+    "proxy": _JAVA_HEAD + "        return (List<String>) java.lang.reflect.Proxy.newProxyInstance(\n"
+    "            List.class.getClassLoader(), new Class<?>[] {List.class}, (p, m, a) -> true);\n    }\n}\n",
+    "shadowed_arrays": _JAVA_HEAD + "        return Arrays.ONE;\n    }\n}\n"
+    "class Arrays { static final List<String> ONE = new ArrayList<>();\n"
+    "    static List<String> asList(String... a) { return ONE; } }\n",
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(JAVA_EQUALITY_CHEATS))
+def test_java_program_cannot_bring_the_tests_equality(engine: EngineHarness, cheat: str) -> None:
+    resp = engine.score(code_request("java", JAVA_EQUALITY_CHEATS[cheat], [assertion(_JAVA_TEST)]))
+    assert verdict(resp) == "COMPILE_ERROR" and "refused" in resp.tests[0].message, (
+        resp.tests[0].message,
+        resp.compile_output,
+    )
+
+
+def test_java_and_csharp_right_programs_still_pass(engine: EngineHarness) -> None:
+    """Library types returned, `.equals` called, a helper class named like nothing the test uses."""
+    java = _JAVA_HEAD + (
+        '        Stack<String> st = new Stack<>(); st.push("b"); st.push("a");\n'
+        "        List<String> out = new ArrayList<>(); while (!st.isEmpty()) out.add(st.pop());\n"
+        '        return "a".equals(out.get(0)) ? out : null;\n    }\n}\nclass Node { int v; }\n'
+    )
+    assert verdict(engine.score(code_request("java", java, [assertion(_JAVA_TEST)]))) == "ACCEPTED"
+    cs = (
+        "using System;\nusing System.Collections.Generic;\nusing System.Diagnostics;\n\nclass Problem {\n"
+        "    public static List<long> F() { return new List<long> { 1, 2 }; }\n"
+    )
+    test = (
+        "    public static void Main(string[] args) {\n        Debug.Assert(F()[1].Equals(2L));\n    }\n}\n"
+    )
+    resp = engine.score(code_request("csharp", cs, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.compile_output)
+    cheat = cs.replace(
+        "class Problem {",
+        "class Eq : List<long> { public override bool Equals(object o) => true; }\nclass Problem {",
+    )
+    resp = engine.score(code_request("csharp", cheat, [assertion(test)]))
+    assert verdict(resp) == "COMPILE_ERROR" and "Equals" in resp.tests[0].message, resp.tests[0].message
