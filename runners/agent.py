@@ -224,7 +224,12 @@ class Agent:
         socket.send_fds(self.zsock, [json.dumps(zreq).encode()], [in_r, out_w, err_w, st_w])
         for fd in (in_r, out_w, err_w, st_w):
             os.close(fd)
-        pids = json.loads(self.zsock.recv(1 << 16))["pids"]
+        started = json.loads(self.zsock.recv(1 << 16))
+        if "error" in started:  # the fork server could not set the process up: no program ran
+            for fd in (in_w, out_r, err_r, st_r):
+                os.close(fd)
+            raise RuntimeError(f"fork server: {started['error']}")
+        pids = started["pids"]
 
         bufs = {out_r: bytearray(), err_r: bytearray(), st_r: bytearray()}
         counts = {out_r: 0, err_r: 0, st_r: 0}
