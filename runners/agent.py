@@ -4,7 +4,7 @@ It connects to the host over a unix socket that the host bind-mounts read-only i
 then serves requests one at a time:
 
 - ``write``: put files (program source, checker inputs) into the root-owned ``/box`` directory, which
-  the program can read but not change.
+  the program can read but not change (with ``clear``: empty it first, a sample's first request).
 - ``read``: return files of ``/box`` (a build product the host caches, see ``compile_cache.py``).
 - ``clear``: empty ``/box`` (between samples, and after a checker saw an expected output).
 - ``session_open`` / ``session_cell`` / ``session_restart``: a session's live interpreter
@@ -18,7 +18,8 @@ then serves requests one at a time:
   output caps, then sweeping: every process of the program uid is killed and reaped, and ``/tmp``,
   ``/work``, ``/dev/shm``, ``/dev/mqueue`` are wiped. It reports raw facts only (exit status, CPU and
   wall time, peak RSS, the cgroup ``oom_kill`` delta, captured bytes); verdicts are decided on the host,
-  and expected outputs never come here.
+  and expected outputs never come here. A compile's ``collect``ed build product is copied into
+  ``/box``, and with ``send_collected`` its bytes come back with the reply (for the host's compile cache).
 
 Privileges: the container keeps only CAP_SETUID, CAP_SETGID and CAP_KILL. The program runs under a
 different, unprivileged uid (given by the host, one per container), so it cannot ptrace this process,
@@ -165,6 +166,9 @@ class Agent:
 
     # -- requests ----------------------------------------------------------------------------
     def op_write(self, req, blobs):
+        """Write ``files`` (blobs) into /box; with ``clear``, empty it first."""
+        if req.get("clear"):
+            self.op_clear(req, [])
         for spec, data in zip(req["files"], blobs, strict=True):
             path = os.path.join(BOX, os.path.basename(spec["name"]))
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, spec.get("mode", 0o644))
@@ -317,9 +321,13 @@ class Agent:
         wall_ms = (time.monotonic() - t0) * 1000.0
         close_stdin()
         collected = []
+        artifacts = []  # their bytes, sent back with ``send_collected`` (for the host's compile cache)
         if exit_info["status"] == 0 and exceeded is None and not timed_out:
             for name in req.get("collect", []):
-                collected.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
+                artifacts.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
+                collected.append(name)
+        if not req.get("send_collected"):
+            artifacts = []
         # The main process is gone; whatever it left behind dies now, so the pipes reach EOF.
         sweep_ms, leftover, clean = self.sweep()
         drain_until = time.monotonic() + DRAIN_GRACE_S
@@ -348,7 +356,7 @@ class Agent:
             "clean": clean,
             "collected": collected,
         }
-        return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r])]
+        return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r]), *artifacts]
 
     # -- sessions ----------------------------------------------------------------------------
     def op_session_open(self, req, blobs):
@@ -668,7 +676,7 @@ def _cpu_seconds(pid, children=False):
 
 
 def _adopt(src, name):
-    """Copy a build product (written by the program uid) into the root-owned /box."""
+    """Copy a build product (written by the program uid) into the root-owned /box; returns its bytes."""
     with open(src, "rb") as f:
         data = f.read()
     dst = os.path.join(BOX, name)
@@ -676,7 +684,7 @@ def _adopt(src, name):
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.chmod(dst, 0o755)
-    return name
+    return data
 
 
 def _live_pids(uids, exclude=0):

@@ -120,7 +120,7 @@ def _spawn(req, fds):
     sources = [_above(fd, LAUNCH_ERROR_FD) for fd in fds]
     fds[:] = sources  # the caller closes these
     targets = [0, 1, 2, 3] if status else [0, 1, 2]
-    actions = [(os.POSIX_SPAWN_DUP2, fd, to) for fd, to in zip(sources, targets)]
+    actions = [(os.POSIX_SPAWN_DUP2, fd, to) for fd, to in zip(sources[: len(targets)], targets, strict=True)]
     actions.append((os.POSIX_SPAWN_DUP2, err_w, LAUNCH_ERROR_FD))
     try:
         pid = os.posix_spawn(
@@ -137,8 +137,12 @@ def _spawn(req, fds):
         return None, f"cannot start {LAUNCH}: {exc}"
     finally:
         os.close(err_w)
-    with os.fdopen(err_r, "rb") as errors:
-        error = errors.read(4096)  # EOF: the program was exec'd (or launch died before a word)
+    error = b""
+    try:  # EOF: the program was exec'd (or launch died before a word)
+        while chunk := os.read(err_r, 4096):
+            error += chunk
+    finally:
+        os.close(err_r)
     return pid, error.decode("utf-8", "replace") or None
 
 
