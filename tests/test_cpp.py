@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from sandbox_service import pb
+from sandbox_service.errors import AgentLost
 from sandbox_service.runner import Runner
 
 from .conftest import EngineHarness, code_request, stdio, verdict, verdicts
@@ -162,3 +163,22 @@ def test_an_exec_run_is_set_up_as_the_limits_say(engine: EngineHarness) -> None:
     ]
     assert lines["oom_score_adj"] == "1000" and lines["cwd"] == "/work" and lines["umask"] == "22"
     assert lines["SIGPIPE"] == lines["SIGXFSZ"] == "default 1"
+
+
+def test_a_launch_setup_failure_is_the_sandboxs_not_the_programs(solo_engine: EngineHarness) -> None:
+    """launch failing before the exec (here: a cwd that does not exist) is reported by the fork
+    server as its own failure, so the sample is SANDBOX_ERROR material (AgentLost, container
+    recycled), never a runtime error of a program that did not run."""
+    eng = solo_engine.engine
+
+    async def run() -> None:
+        async with eng.pool.lease() as lease:
+            with pytest.raises(AgentLost, match="launch: chdir: No such file or directory"):
+                await eng.runner._exec(
+                    lease, cpu_ms=1000, wall_ms=2000, memory_mb=64, max_output=1024,
+                    mode="exec", argv=["/bin/true"], cwd="/no/such/dir",
+                )  # fmt: skip
+            assert lease.container.conn.lost
+
+    solo_engine.loop.run(run())
+    assert eng.pool.recycles.get("agent_lost", 0) == 1  # replaced, not reused
