@@ -124,24 +124,25 @@ class Agent:
     def program_pids(self):
         return _live_pids((self.uid, self.trusted_uid))
 
-    def dirty(self):
-        """Anything of a program left: a writable dir not empty (or not listable), a process or a
-        SysV IPC object of either program uid."""
-        if not all(_empty(d) for d in WIPE_DIRS):
-            return True
-        return bool(self.program_pids()) or bool(_ipc_objects((self.uid, self.trusted_uid)))
-
     def sweep(self):
         """Kill every process of the program uids, wipe the writable dirs, remove their SysV IPC.
 
-        Returns (ms, leftover processes, clean): ``clean`` is True only if, looked at after the
-        sweep, no process or SysV IPC object of either program uid is left and every writable dir
-        is empty (a dir that exists but cannot be listed is not clean). The host reuses a container
+        Nothing running and no IPC object: the agent unlinks what files are left itself (see below);
+        anything more takes a killer forked as each uid. Returns (ms, leftover processes, clean):
+        ``clean`` is True only if, looked at after the sweep, no process or SysV IPC object of
+        either program uid is left and every writable dir is empty (a dir that exists but cannot be
+        listed is not clean). The host reuses a container
         after a timeout only when it is clean (and its own look at the container's cgroup agrees).
         """
         t0 = time.monotonic()
-        if not self.dirty():  # the look after a sweep would see the same: nothing
-            return (time.monotonic() - t0) * 1000.0, 0, True
+        if not self.program_pids() and not _ipc_objects((self.uid, self.trusted_uid)):
+            # Nothing of the program runs (nothing can start one: the fork server is idle) and it
+            # holds no IPC object, so what may be left is files. Every writable dir is ours (uid 0,
+            # mode 1777), and a sticky dir's owner may unlink any entry in it: plain files (a
+            # build's artifact) go without a killer; a dir of the program's, which it may have made
+            # unreadable, still takes one. Nothing left at all (most runs): this is the whole look.
+            if _unlink_files(WIPE_DIRS):
+                return (time.monotonic() - t0) * 1000.0, 0, True
         # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
         # The program's killer also wipes its writable dirs.
         for uid in (self.uid, self.trusted_uid):
@@ -777,6 +778,30 @@ def _empty(top):
         return True
     except OSError:
         return False
+
+
+def _unlink_files(dirs):
+    """Unlink every entry of ``dirs`` that is not a directory (as the dirs' owner: see ``sweep``).
+    True if every dir is empty afterwards; False at the first subdirectory, or a dir or entry that
+    cannot be listed or removed (the killer then wipes as the program's uid)."""
+    removed = False
+    for top in dirs:
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                return False
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                return False
+            removed = True
+    return not removed or all(_empty(d) for d in dirs)
 
 
 def _wipe(top):
