@@ -4,7 +4,7 @@ It connects to the host over a unix socket that the host bind-mounts read-only i
 then serves requests one at a time:
 
 - ``write``: put files (program source, checker inputs) into the root-owned ``/box`` directory, which
-  the program can read but not change.
+  the program can read but not change (with ``clear``: empty it first, a sample's first request).
 - ``read``: return files of ``/box`` (a build product the host caches, see ``compile_cache.py``).
 - ``clear``: empty ``/box`` (between samples, and after a checker saw an expected output).
 - ``session_open`` / ``session_cell`` / ``session_restart``: a session's live interpreter
@@ -18,7 +18,8 @@ then serves requests one at a time:
   output caps, then sweeping: every process of the program uid is killed and reaped, and ``/tmp``,
   ``/work``, ``/dev/shm``, ``/dev/mqueue`` are wiped. It reports raw facts only (exit status, CPU and
   wall time, peak RSS, the cgroup ``oom_kill`` delta, captured bytes); verdicts are decided on the host,
-  and expected outputs never come here.
+  and expected outputs never come here. A compile's ``collect``ed build product is copied into
+  ``/box``, and with ``send_collected`` its bytes come back with the reply (for the host's compile cache).
 
 Privileges: the container keeps only CAP_SETUID, CAP_SETGID and CAP_KILL. The program runs under a
 different, unprivileged uid (given by the host, one per container), so it cannot ptrace this process,
@@ -113,24 +114,25 @@ class Agent:
     def program_pids(self):
         return _live_pids((self.uid, self.trusted_uid))
 
-    def dirty(self):
-        """Anything of a program left: a writable dir not empty (or not listable), a process or a
-        SysV IPC object of either program uid."""
-        if not all(_empty(d) for d in WIPE_DIRS):
-            return True
-        return bool(self.program_pids()) or bool(_ipc_objects((self.uid, self.trusted_uid)))
-
     def sweep(self):
         """Kill every process of the program uids, wipe the writable dirs, remove their SysV IPC.
 
-        Returns (ms, leftover processes, clean): ``clean`` is True only if, looked at after the
-        sweep, no process or SysV IPC object of either program uid is left and every writable dir
-        is empty (a dir that exists but cannot be listed is not clean). The host reuses a container
+        Nothing running and no IPC object: the agent unlinks what files are left itself (see below);
+        anything more takes a killer forked as each uid. Returns (ms, leftover processes, clean):
+        ``clean`` is True only if, looked at after the sweep, no process or SysV IPC object of
+        either program uid is left and every writable dir is empty (a dir that exists but cannot be
+        listed is not clean). The host reuses a container
         after a timeout only when it is clean (and its own look at the container's cgroup agrees).
         """
         t0 = time.monotonic()
-        if not self.dirty():  # the look after a sweep would see the same: nothing
-            return (time.monotonic() - t0) * 1000.0, 0, True
+        if not self.program_pids() and not _ipc_objects((self.uid, self.trusted_uid)):
+            # Nothing of the program runs (nothing can start one: the fork server is idle) and it
+            # holds no IPC object, so what may be left is files. Every writable dir is ours (uid 0,
+            # mode 1777), and a sticky dir's owner may unlink any entry in it: plain files (a
+            # build's artifact) go without a killer; a dir of the program's, which it may have made
+            # unreadable, still takes one. Nothing left at all (most runs): this is the whole look.
+            if _unlink_files(WIPE_DIRS):
+                return (time.monotonic() - t0) * 1000.0, 0, True
         # One killer per uid: with the uid of its targets, kill(-1) reaches exactly their processes.
         # The program's killer also wipes its writable dirs.
         for uid in (self.uid, self.trusted_uid):
@@ -155,6 +157,9 @@ class Agent:
 
     # -- requests ----------------------------------------------------------------------------
     def op_write(self, req, blobs):
+        """Write ``files`` (blobs) into /box; with ``clear``, empty it first."""
+        if req.get("clear"):
+            self.op_clear(req, [])
         for spec, data in zip(req["files"], blobs, strict=True):
             path = os.path.join(BOX, os.path.basename(spec["name"]))
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, spec.get("mode", 0o644))
@@ -213,9 +218,15 @@ class Agent:
         socket.send_fds(self.zsock, [json.dumps(zreq).encode()], [in_r, out_w, err_w, st_w])
         for fd in (in_r, out_w, err_w, st_w):
             os.close(fd)
-        pids = json.loads(self.zsock.recv(1 << 16))["pids"]
-        # The wall clock starts as the program does (forked): the fork server's own work before the
-        # fork (the first call or assert run of a container imports the boundary) is not the program's.
+        started = json.loads(self.zsock.recv(1 << 16))
+        if "error" in started:  # the fork server could not set the process up: no program ran
+            for fd in (in_w, out_r, err_r, st_r):
+                os.close(fd)
+            raise RuntimeError(f"fork server: {started['error']}")
+        pids = started["pids"]
+        # The wall clock starts as the program does (forked or exec'd): the fork server's own work
+        # before that (the first call or assert run of a container imports the boundary) is not the
+        # program's.
         t0 = time.monotonic()
 
         bufs = {out_r: bytearray(), err_r: bytearray(), st_r: bytearray()}
@@ -304,9 +315,13 @@ class Agent:
         wall_ms = (time.monotonic() - t0) * 1000.0
         close_stdin()
         collected = []
+        artifacts = []  # their bytes, sent back with ``send_collected`` (for the host's compile cache)
         if exit_info["status"] == 0 and exceeded is None and not timed_out:
             for name in req.get("collect", []):
-                collected.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
+                artifacts.append(_adopt(os.path.join(req.get("cwd", "/work"), name), name))
+                collected.append(name)
+        if not req.get("send_collected"):
+            artifacts = []
         # The main process is gone; whatever it left behind dies now, so the pipes reach EOF.
         sweep_ms, leftover, clean = self.sweep()
         drain_until = time.monotonic() + DRAIN_GRACE_S
@@ -335,7 +350,7 @@ class Agent:
             "clean": clean,
             "collected": collected,
         }
-        return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r])]
+        return result, [bytes(bufs[out_r]), bytes(bufs[err_r]), bytes(bufs[st_r]), *artifacts]
 
     # -- sessions ----------------------------------------------------------------------------
     def op_session_open(self, req, blobs):
@@ -655,7 +670,7 @@ def _cpu_seconds(pid, children=False):
 
 
 def _adopt(src, name):
-    """Copy a build product (written by the program uid) into the root-owned /box."""
+    """Copy a build product (written by the program uid) into the root-owned /box; returns its bytes."""
     with open(src, "rb") as f:
         data = f.read()
     dst = os.path.join(BOX, name)
@@ -663,7 +678,7 @@ def _adopt(src, name):
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.chmod(dst, 0o755)
-    return name
+    return data
 
 
 def _live_pids(uids, exclude=0):
@@ -756,6 +771,30 @@ def _empty(top):
         return True
     except OSError:
         return False
+
+
+def _unlink_files(dirs):
+    """Unlink every entry of ``dirs`` that is not a directory (as the dirs' owner: see ``sweep``).
+    True if every dir is empty afterwards; False at the first subdirectory, or a dir or entry that
+    cannot be listed or removed (the killer then wipes as the program's uid)."""
+    removed = False
+    for top in dirs:
+        try:
+            with os.scandir(top) as it:
+                entries = list(it)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                return False
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                return False
+            removed = True
+    return not removed or all(_empty(d) for d in dirs)
 
 
 def _wipe(top):

@@ -1,11 +1,14 @@
 """Fork server inside the container: every test process is forked from here.
 
 The agent starts this interpreter once per container. For each run it sends a small JSON request and
-the child's pipe ends over a SOCK_SEQPACKET socket; this process forks, the child drops to the
-program's uid and either ``execve``s a binary (compilers, C++ programs) or, for Python, returns to
-the top level of this file and runs the program in this already-started interpreter. That skips
-interpreter start-up (the bulk of a trivial test's cost) while the program still runs as a plain
-unprivileged process with real pipes: nothing is mocked, ``sys.stdin.buffer`` is a real file.
+the child's pipe ends over a SOCK_SEQPACKET socket. For Python this process forks, the child drops to
+the program's uid, returns to the top level of this file and runs the program in this
+already-started interpreter. That skips interpreter start-up (the bulk of a trivial test's cost)
+while the program still runs as a plain unprivileged process with real pipes: nothing is mocked,
+``sys.stdin.buffer`` is a real file. A binary (compilers, compiled programs, other interpreters) is
+started by ``launch`` (``launch.c``), posix_spawned (vfork semantics: this process's memory is not
+copied), which sets the process up as a forked child here would and execs it: a fork of this
+interpreter costs ~2 ms of CPU per run that an exec throws away.
 
 Why a separate process and not the agent itself: the agent holds the host connection and run state;
 this interpreter imports only what every Python run would and holds nothing secret. It keeps uid 0
@@ -13,7 +16,7 @@ this interpreter imports only what every Python run would and holds nothing secr
 program cannot tamper with the interpreter the next test is forked from.
 
 Harnesses (``harness`` in the request):
-- exec mode (compilers, compiled programs, other interpreters): the status pipe is closed at exec,
+- exec mode (compilers, compiled programs, other interpreters; through ``launch``): the status pipe is closed,
   except with ``status_fd``: then it is the exec'd program's fd 3, where the assertion harness of the
   languages without the Python boundary writes the run's nonce once the test code has run to its end.
 - ``stdio`` (and ``checker``): the program runs as ``__main__``; its exit status is the result. The
@@ -29,6 +32,7 @@ Harnesses (``harness`` in the request):
   waiting on it blocks nobody.
 """
 
+import fcntl
 import json
 import os
 import resource
@@ -56,6 +60,8 @@ def _boundary():
 
 
 STDLIB = sysconfig.get_paths()["stdlib"]
+LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch")
+LAUNCH_ERROR_FD = 4  # where launch finds its pipe back to us (close-on-exec once it runs)
 
 
 def _limits(req):
@@ -98,15 +104,59 @@ def _child(req, fds, uid, extra=-1, status=True, cwd=None):
     return kept
 
 
-def _exec(req):
-    # Python ignores these; an exec'd program must start with the default dispositions.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+def _above(fd, low):
+    """``fd``, or a close-on-exec copy of it numbered above ``low`` (the original closed), so that
+    the spawn's dup2s onto 0-4 never overwrite a source they still need."""
+    if fd > low:
+        return fd
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, low + 1)
+    os.close(fd)
+    return high
+
+
+def _spawn(req, fds):
+    """Start an exec run through ``launch``: (pid, None), or (pid or None, why the setup failed).
+
+    The run's pipe ends go to fd 0-2 (and the status pipe to 3 with ``status_fd``: an assertion
+    harness writes its nonce there, see runners/harness), a pipe back to us to fd 4; ``launch``
+    closes every other fd, sets the rlimits and the uid, and execs ``argv``. Its setup failing is
+    ours (an infrastructure error, reported before any program code ran), not the program's.
+    """
+    status = bool(req.get("status_fd"))
+    argv = [LAUNCH, str(req["uid"]), "1" if status else "0", req["cwd"], str(len(req["rlimits"]))]
+    for name, value in req["rlimits"].items():
+        soft, hard = value if isinstance(value, list) else (value, value)
+        argv += [str(getattr(resource, "RLIMIT_" + name)), str(int(soft)), str(int(hard))]
+    argv += ["--", *req["argv"]]
+    err_r, err_w = os.pipe()
+    err_w = _above(err_w, LAUNCH_ERROR_FD)
+    sources = [_above(fd, LAUNCH_ERROR_FD) for fd in fds]
+    fds[:] = sources  # the caller closes these
+    targets = [0, 1, 2, 3] if status else [0, 1, 2]
+    actions = [(os.POSIX_SPAWN_DUP2, fd, to) for fd, to in zip(sources[: len(targets)], targets, strict=True)]
+    actions.append((os.POSIX_SPAWN_DUP2, err_w, LAUNCH_ERROR_FD))
     try:
-        os.execve(req["argv"][0], req["argv"], req["env"])
+        pid = os.posix_spawn(
+            LAUNCH,
+            argv,
+            req["env"],
+            file_actions=actions,
+            setsid=True,
+            # Python ignores these; an exec'd program must start with the default dispositions.
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+        )
     except OSError as exc:
-        os.write(2, f"cannot execute {req['argv'][0]}: {exc.strerror}\n".encode())
-    os._exit(127)
+        os.close(err_r)
+        return None, f"cannot start {LAUNCH}: {exc}"
+    finally:
+        os.close(err_w)
+    error = b""
+    try:  # EOF: the program was exec'd (or launch died before a word)
+        while chunk := os.read(err_r, 4096):
+            error += chunk
+    finally:
+        os.close(err_r)
+    return pid, error.decode("utf-8", "replace") or None
 
 
 def _serve(sock):
@@ -129,20 +179,22 @@ def _serve(sock):
 
 
 def _fork_one(sock, req, fds):
-    pid = os.fork()
-    if pid == 0:
-        sock.close()
-        (status_fd, _) = _child(req, fds, req["uid"])
-        if req["mode"] == "exec":
-            if req.get("status_fd"):  # an assertion harness writes its nonce there (runners/harness)
-                if status_fd != 3:
-                    os.dup2(status_fd, 3)
-                    os.close(status_fd)
-                os.set_inheritable(3, True)
-            _exec(req)
-        return "python", req, status_fd
+    if req["mode"] == "exec":
+        fds = list(fds)
+        pid, error = _spawn(req, fds)
+    else:
+        pid, error = os.fork(), None
+        if pid == 0:
+            sock.close()
+            (status_fd, _) = _child(req, fds, req["uid"])
+            return "python", req, status_fd
     for fd in fds:
         os.close(fd)
+    if error is not None:
+        if pid is not None:
+            os.waitpid(pid, 0)
+        sock.send(json.dumps({"error": error}).encode())
+        return None
     sock.send(json.dumps({"pid": pid, "pids": [pid]}).encode())
     _pid, status, ru = os.wait4(pid, 0)
     sock.send(json.dumps(_exit_report(status, [ru])).encode())

@@ -70,36 +70,37 @@ class CpuProbe:
 
     def usage_ns(self) -> int:
         if not self.v2:
-            return int(_read(str(self.usage_file)))
-        for line in _read(str(self.usage_file)).splitlines():
+            return int(read_small(str(self.usage_file)))
+        for line in read_small(str(self.usage_file)).splitlines():
             key, _, value = line.partition(b" ")
             if key == b"usage_usec":
                 return int(value) * 1000
         return 0
 
-    def wait_ns(self, seen: dict[int, int], service: bool = True) -> tuple[int, bool]:
+    def wait_ns(self, seen: dict[int, int], service: bool = True, state: bool = True) -> tuple[int, bool]:
         """(run-queue wait of the container's threads since ``seen``, whether one is runnable now).
 
         ``seen`` is updated in place (new threads count from their start, exited ones drop out);
-        ``service=False`` leaves out the container's own threads. The kernel adds a wait to a
-        thread's figure only once it runs again, so a thread starved right now shows no wait yet:
-        its state (R, runnable) says it.
+        ``service=False`` leaves out the container's own threads; ``state=False`` does not look
+        whether one is runnable (one read less per thread; the second figure is then False). The
+        kernel adds a wait to a thread's figure only once it runs again, so a thread starved right
+        now shows no wait yet: its state (R, runnable) says it.
         """
         total = 0
         runnable = False
         now: dict[int, int] = {}
-        for tid_b in _read(str(self.threads_file)).split():
+        for tid_b in read_small(str(self.threads_file)).split():
             tid = int(tid_b)
             if not service and tid in self.service_tids:
                 continue
             try:
-                waited = int(_read(f"/proc/{tid}/schedstat").split()[1])
-                stat = _read(f"/proc/{tid}/stat")
+                waited = int(read_small(f"/proc/{tid}/schedstat").split()[1])
+                stat = read_small(f"/proc/{tid}/stat") if state and not runnable else b""
             except OSError:
                 continue  # exited since the listing
             now[tid] = waited
             total += max(0, waited - seen.get(tid, 0))
-            runnable = runnable or stat.rpartition(b")")[2].split()[0] == b"R"
+            runnable = runnable or (bool(stat) and stat.rpartition(b")")[2].split()[0] == b"R")
         seen.clear()
         seen.update(now)
         return total, runnable
@@ -117,7 +118,7 @@ class CpuProbe:
         self._weight = shares
 
 
-def _read(path: str) -> bytes:
+def read_small(path: str) -> bytes:
     """A small /proc or cgroup file (the monitor reads ~10 per run per window: no pathlib, no text
     layer; a third of the CPU of ``Path.read_text``)."""
     fd = os.open(path, os.O_RDONLY)
@@ -329,7 +330,7 @@ class CpuAdmission:
             return
         try:
             usage = probe.usage_ns()
-            probe.wait_ns(ticket._waits)
+            probe.wait_ns(ticket._waits, state=False)  # every run's path: only the figures it keeps
         except (OSError, ValueError, IndexError):
             return  # the monitor's first look takes it
         ticket._last_t, ticket._last_usage = time.monotonic_ns(), usage

@@ -31,7 +31,9 @@ class AgentConnection:
     async def receive(self, timeout: float) -> Message:
         """Read one message, or raise ``AgentLost`` after ``timeout`` seconds."""
         try:
-            return await asyncio.wait_for(self._read(), timeout)
+            # asyncio.timeout, not wait_for: no task per message (this is every test's path)
+            async with asyncio.timeout(timeout):
+                return await self._read()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ProtocolError) as exc:
             self.lost = True
             what = "did not answer in time" if isinstance(exc, TimeoutError) else f"connection broke: {exc!r}"
@@ -49,7 +51,8 @@ class AgentConnection:
             raise AgentLost("agent connection already lost")
         try:
             self._writer.write(encode(header, blobs))
-            await asyncio.wait_for(self._writer.drain(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
         except (TimeoutError, ConnectionError) as exc:
             self.lost = True
             raise AgentLost(f"cannot send to agent: {exc!r}") from exc

@@ -37,6 +37,7 @@ AGENT_FILES = (
     "protocol.py",
     "agent.py",
     "zygote.py",
+    "launch.c",
     "session.py",
     "boundary/__init__.py",
     "boundary/codec.py",

@@ -40,7 +40,7 @@ import docker.errors
 import docker.types
 import psutil
 
-from .admission import SHARES_SLOT, CpuAdmission, CpuProbe, Ticket, find_cpu_probe
+from .admission import SHARES_SLOT, CpuAdmission, CpuProbe, Ticket, find_cpu_probe, read_small
 from .agent_client import AgentConnection
 from .config import Settings
 from .errors import AgentLost, DockerUnavailable, InfrastructureError
@@ -151,6 +151,7 @@ class Container:
     client: docker.DockerClient | None = None
     uses: int = 0
     run_cgroup: Path | None = None
+    run_limit_bytes: int = 0  # the run cgroup's memory limit as last set (0: not known)
     service_bytes: int = 0  # the agent and fork server, measured once both are up
     cpu: CpuProbe | None = None  # where the admission reads its CPU use (None: its runs hold their slot)
     idle_since: float = 0.0
@@ -162,12 +163,18 @@ class Container:
             return None
         run_limit = program_bytes + RUN_SLACK_BYTES
         await self.set_memory(run_limit + self.service_bytes + 2 * output_bytes + AGENT_MARGIN_BYTES)
+        run = str(self.run_cgroup)
         try:
-            _write_limit(self.run_cgroup, run_limit)
-            (self.run_cgroup / "memory.max_usage_in_bytes").write_text("0")  # peak := now
+            # Only the host writes the run cgroup (it is read-only in the container): a limit it set
+            # last is still the limit, and a sample's tests all set the same one.
+            if run_limit != self.run_limit_bytes:
+                self.run_limit_bytes = 0  # unknown until both writes succeeded
+                _write_limit(self.run_cgroup, run_limit)
+                self.run_limit_bytes = run_limit
+            _write(run + "/memory.max_usage_in_bytes", b"0")  # peak := now
             return RunMemory(
-                baseline=int((self.run_cgroup / "memory.usage_in_bytes").read_text()),
-                oom_kills=_oom_kills(self.run_cgroup),
+                baseline=int(read_small(run + "/memory.usage_in_bytes")),
+                oom_kills=_oom_kills(run),
             )
         except (OSError, ValueError) as exc:
             raise InfrastructureError(f"cannot set up the run cgroup of {self.name}: {exc}") from exc
@@ -176,9 +183,10 @@ class Container:
         """(the program's peak memory in bytes, OOM kills in the run cgroup) since ``begin_run``."""
         if start is None or self.run_cgroup is None:
             return None, 0
+        run = str(self.run_cgroup)
         try:
-            peak = int((self.run_cgroup / "memory.max_usage_in_bytes").read_text())
-            return max(0, peak - start.baseline), max(0, _oom_kills(self.run_cgroup) - start.oom_kills)
+            peak = int(read_small(run + "/memory.max_usage_in_bytes"))
+            return max(0, peak - start.baseline), max(0, _oom_kills(run) - start.oom_kills)
         except (OSError, ValueError) as exc:
             raise InfrastructureError(f"cannot read the run cgroup of {self.name}: {exc}") from exc
 
@@ -238,12 +246,21 @@ def _write_limit(cgroup: Path, limit: int) -> None:
             f.write_text(str(limit))
 
 
-def _oom_kills(cgroup: Path) -> int:
-    for line in (cgroup / "memory.oom_control").read_text().splitlines():
-        key, _, value = line.partition(" ")
-        if key == "oom_kill":
+def _oom_kills(cgroup: str) -> int:
+    for line in read_small(cgroup + "/memory.oom_control").splitlines():
+        key, _, value = line.partition(b" ")
+        if key == b"oom_kill":
             return int(value)
     return 0
+
+
+def _write(path: str, data: bytes) -> None:
+    """One write to a cgroup file (the per-test path: no pathlib; see ``admission.read_small``)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def _make_run_cgroup(memory_files: list[Path], zygote_pid: int) -> Path | None:

@@ -61,6 +61,7 @@ class RawRun:
     stdout: bytes
     stderr: bytes
     status: bytes
+    collected: tuple[bytes, ...] = ()  # the ``collect``ed files' bytes, when asked for (``send_collected``)
 
     @property
     def exited_ok(self) -> bool:
@@ -143,10 +144,13 @@ class Runner:
         t0 = time.monotonic()
         result = CodeResult(tests=[], weights=[t.weight for t in task.tests], worker=lease.container.name)
         try:
-            await self._call(lease, {"op": "clear"}, [])
             values = _source_values(spec, task.source)
             src = spec.source_file.format(name="prog", **values)
-            await self._call(lease, {"op": "write", "files": [{"name": src}]}, [task.source.encode()])
+            # /box emptied first (what a sample before this one left, if it did not end cleanly) and
+            # the source written: one round trip.
+            await self._call(
+                lease, {"op": "write", "clear": True, "files": [{"name": src}]}, [task.source.encode()]
+            )
             # Assertion tests of the exec'd languages build the program with their test code, each on
             # its own; the program alone is built only when some other test runs it.
             plain = spec.assertion is None or any(not isinstance(t.kind, AssertionTest) for t in task.tests)
@@ -376,7 +380,7 @@ class Runner:
         # peak); where that cannot be had, the largest process's maxrss.
         info["program_kb"] = peak // 1024 if peak is not None else int(info["maxrss_kb"])
         info["over_memory"] = peak is not None and peak > memory_mb * _MB
-        raw = RawRun(info, *blobs)
+        raw = RawRun(info, blobs[0], blobs[1], blobs[2], tuple(blobs[3:]))
         # Recycle after anything that may leave the container worse than new.
         if info["leftover"]:
             lease.recycle("leftover_processes")
@@ -426,12 +430,11 @@ class Runner:
                     {"op": "write", "files": [{"name": n} for n, _ in files]},
                     [t.encode() for _, t in files],
                 )
-            made = await self._compile(lease, spec, name, limit, argv=argv, values=values)
-            made = Build(made.ok, made.output, made.message, made.cpu_ms, made.cacheable, nonce)
-            if made.ok and cache is not None and made.cacheable and spec.artifact:
-                data = (await self._read(lease, [spec.artifact.format(name=name, **fmt)]))[0]
-                made = Build(made.ok, made.output, made.message, made.cpu_ms, True, nonce, data)
-            return made
+            # The artifact's bytes for the cache come back with the compile's reply (no read after it).
+            want = cache is not None and bool(spec.artifact)
+            made = await self._compile(lease, spec, name, limit, argv=argv, values=values, send_artifact=want)
+            keep = made.artifact if made.ok and made.cacheable and want else None
+            return Build(made.ok, made.output, made.message, made.cpu_ms, made.cacheable, nonce, keep)
 
         if cache is None or not spec.artifact:  # check-only steps are never cached (module doc)
             return await make()
@@ -472,9 +475,10 @@ class Runner:
         argv: tuple[str, ...] | None = None,
         values: dict[str, str] | None = None,
         status_fd: bool = False,
+        send_artifact: bool = False,
     ) -> Build:
         """Build (or syntax-check) one program in the container (no cache); the artifact is left in
-        ``/box``, not returned."""
+        ``/box``, and returned too with ``send_artifact`` (in ``Build.artifact``, when built)."""
         argv = argv or spec.compile_argv
         assert argv is not None
         memory_mb = self.settings.compile_memory_mb
@@ -489,6 +493,7 @@ class Runner:
             mode="exec",
             argv=_fmt(argv, name, **fmt),
             collect=collect,
+            send_collected=send_artifact,
         )
         info = raw.info
         output = (raw.stderr + raw.stdout)[:COMPILE_OUTPUT_BYTES].decode("utf-8", "replace")
@@ -502,7 +507,8 @@ class Runner:
             # something the sandbox did (output cut, processes left behind) may not be.
             steady = bool(info["signal"] == 0 and not info["exceeded"] and not info["leftover"])
             return Build(False, output, "compilation failed", cpu, cacheable=steady)
-        return Build(True, output, "", cpu, cacheable=not info["leftover"])
+        artifact = raw.collected[0] if send_artifact and raw.collected else None
+        return Build(True, output, "", cpu, cacheable=not info["leftover"], artifact=artifact)
 
     async def _run_assertion(
         self,

@@ -33,7 +33,7 @@ class FakeProbe(CpuProbe):
     def usage_ns(self) -> int:
         return self.used
 
-    def wait_ns(self, seen: dict[int, int], service: bool = True) -> tuple[int, bool]:
+    def wait_ns(self, seen: dict[int, int], service: bool = True, state: bool = True) -> tuple[int, bool]:
         waited, self.waited = self.waited, 0
         return waited, False
 
