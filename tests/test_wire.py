@@ -152,3 +152,31 @@ def test_sandbox_error_response_marks_every_test() -> None:
     assert [(t.verdict, t.message) for t in resp.tests] == [(pb.SANDBOX_ERROR, "worker lost")] * 2
     math = sandbox_error_response(pb.ScoreRequest(id="m", math=pb.MathTask(response="4", gold="4")), "x")
     assert math.verdict == pb.SANDBOX_ERROR and math.total == 1
+
+
+def test_remembered_limits_follow_their_settings() -> None:
+    """Resolved limits are remembered per settings object: another deployment's defaults and maxima
+    apply to the same message, and a refusal is never remembered as a success."""
+    wide = Settings(max_time_limit_ms=60_000, default_memory_limit_mb=512)
+    narrow = Settings(max_time_limit_ms=5_000, default_memory_limit_mb=128)
+    req = code_request("python", "x", [stdio()], limits={"time_limit_ms": 10_000})
+    for _ in range(2):  # the second round is answered from what the first resolved
+        assert code_task_from_proto(req, wide).limits.time_limit_ms == 10_000
+        assert code_task_from_proto(req, wide).limits.memory_limit_mb == 512
+        with pytest.raises(InvalidRequest) as info:
+            task_from_proto(req, narrow)
+        assert info.value.field == "code.limits.time_limit_ms"
+    empty = code_request("python", "x", [stdio()])
+    assert code_task_from_proto(empty, wide).limits.memory_limit_mb == 512
+    assert code_task_from_proto(empty, narrow).limits.memory_limit_mb == 128
+
+
+def test_tests_bound_counts_the_tests_not_the_source() -> None:
+    """A message over ``max_tests_bytes`` whose tests are under it (a long source) is accepted."""
+    settings = Settings(max_source_bytes=50_000, max_tests_bytes=10_000)
+    req = code_request("python", "x" * 20_000, [stdio("a" * 2_000)])
+    assert len(code_task_from_proto(req, settings).tests) == 1
+    req = code_request("python", "x", [stdio("a" * 6_000), stdio("b" * 6_000)])
+    with pytest.raises(InvalidRequest) as info:
+        task_from_proto(req, settings)
+    assert info.value.field == "code.tests" and "bytes of tests exceed" in str(info.value)
