@@ -151,6 +151,7 @@ class Container:
     client: docker.DockerClient | None = None
     uses: int = 0
     run_cgroup: Path | None = None
+    run_limit_bytes: int = 0  # the run cgroup's limit as last written here (0: not yet)
     service_bytes: int = 0  # the agent and fork server, measured once both are up
     cpu: CpuProbe | None = None  # where the admission reads its CPU use (None: its runs hold their slot)
     idle_since: float = 0.0
@@ -163,7 +164,9 @@ class Container:
         run_limit = program_bytes + RUN_SLACK_BYTES
         await self.set_memory(run_limit + self.service_bytes + 2 * output_bytes + AGENT_MARGIN_BYTES)
         try:
-            _write_limit(self.run_cgroup, run_limit)
+            if run_limit != self.run_limit_bytes:  # most tests have the limit of the one before
+                _write_limit(self.run_cgroup, run_limit)
+                self.run_limit_bytes = run_limit
             (self.run_cgroup / "memory.max_usage_in_bytes").write_text("0")  # peak := now
             return RunMemory(
                 baseline=int((self.run_cgroup / "memory.usage_in_bytes").read_text()),
