@@ -365,6 +365,33 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
     return Test(kind, _checker(msg.checker, f"{field}.checker", which), weight)
 
 
+TESTS_MEMO_BYTES = 32 << 20
+"""Bytes of tests whose validated form is remembered (then all forgotten): the samples of a GRPO
+group, a re-scored dataset's rows, every ``/run_code`` call of one problem share their tests."""
+
+_tests_memo: dict[tuple[str, tuple[bytes, ...]], tuple[Test, ...]] = {}
+_tests_memo_bytes = 0
+
+
+def _tests(given: Any, language: str) -> tuple[Test, ...]:
+    """The validated tests (a refusal names the test's field); tests already validated for this
+    language are looked up by their bytes. Only what validated is remembered."""
+    global _tests_memo_bytes
+    raw = tuple([t.SerializeToString() for t in given])
+    key = (language, raw)
+    tests = _tests_memo.get(key)
+    if tests is None:
+        tests = tuple([_test(t, i, language) for i, t in enumerate(given)])
+        size = sum(map(len, raw)) + 64 * len(raw)
+        if _tests_memo_bytes + size > TESTS_MEMO_BYTES:
+            _tests_memo.clear()
+            _tests_memo_bytes = 0
+        if size <= TESTS_MEMO_BYTES // 4:
+            _tests_memo[key] = tests
+            _tests_memo_bytes += size
+    return tests
+
+
 MAX_CHOICES = 26
 
 
@@ -428,7 +455,7 @@ def _code_task(code: pb.CodeTask, settings: Settings) -> CodeTask:
             raise InvalidRequest(
                 "code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}"
             )
-    tests = tuple([_test(t, i, language) for i, t in enumerate(given)])
+    tests = _tests(given, language)
     if sum(t.weight for t in tests) <= 0:
         raise InvalidRequest("code.tests", "the weights of the tests add up to 0")
     return CodeTask(language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure)

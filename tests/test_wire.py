@@ -180,3 +180,28 @@ def test_tests_bound_counts_the_tests_not_the_source() -> None:
     with pytest.raises(InvalidRequest) as info:
         task_from_proto(req, settings)
     assert info.value.field == "code.tests" and "bytes of tests exceed" in str(info.value)
+
+
+def test_remembered_tests_are_judged_per_language_and_refusals_kept_out() -> None:
+    """Validated tests are looked up by their bytes and language: a call test validated for Python
+    is still refused for Go, and a refused test is refused every time."""
+    tests = [stdio("1", "2"), call("f", "[1]", "1")]
+    for _ in range(2):
+        first = code_task_from_proto(code_request("python", "x", tests), SETTINGS).tests
+        again = code_task_from_proto(code_request("python", "y", tests, rid="other"), SETTINGS).tests
+        assert again == first and isinstance(first[1].kind, CallTest) and first[1].kind.args_json == "[1]"
+        assert reject(code_request("go", "x", tests)).field == "code.tests[1].call"
+        assert (
+            reject(code_request("python", "x", [call("", "[]", "1")])).field == "code.tests[0].call.function"
+        )
+
+
+def test_remembered_tests_stay_right_when_the_memo_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandbox_service.wire as wire
+
+    monkeypatch.setattr(wire, "TESTS_MEMO_BYTES", 2_000)
+    for i in range(50):
+        task = code_task_from_proto(code_request("python", "x", [stdio(str(i), str(i + 1))]), SETTINGS)
+        first = task.tests[0].kind
+        assert isinstance(first, StdioTest) and first.stdin == str(i).encode()
+    assert wire._tests_memo_bytes <= 2_000
