@@ -366,8 +366,10 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
 
 
 TESTS_MEMO_BYTES = 32 << 20
-"""Bytes of tests whose validated form is remembered (then all forgotten): the samples of a GRPO
-group, a re-scored dataset's rows, every ``/run_code`` call of one problem share their tests."""
+TESTS_MEMO_ENTRIES = 1024
+"""Bytes of tests, and sets of tests, whose validated form is remembered (then all forgotten): the
+samples of a GRPO group, a re-scored dataset's rows, every ``/run_code`` call of one problem share
+their tests. Few entries: the garbage collector walks every object they hold."""
 
 _tests_memo: dict[tuple[str, tuple[bytes, ...]], tuple[Test, ...]] = {}
 _tests_memo_bytes = 0
@@ -382,8 +384,8 @@ def _tests(given: Any, language: str) -> tuple[Test, ...]:
     tests = _tests_memo.get(key)
     if tests is None:
         tests = tuple([_test(t, i, language) for i, t in enumerate(given)])
-        size = sum(map(len, raw)) + 64 * len(raw)
-        if _tests_memo_bytes + size > TESTS_MEMO_BYTES:
+        size = sum(map(len, raw)) + 512 * len(raw)  # and the objects a test is made of
+        if _tests_memo_bytes + size > TESTS_MEMO_BYTES or len(_tests_memo) >= TESTS_MEMO_ENTRIES:
             _tests_memo.clear()
             _tests_memo_bytes = 0
         if size <= TESTS_MEMO_BYTES // 4:
