@@ -371,7 +371,8 @@ class HttpFront:
         try:
             body = RunCodeBody.model_validate(await self._json(request))
             score_request = run_code_request(body)
-            [response] = await self.score_batch([score_request])
+            # One sample: waited for as it is (score_batch's gather would wrap it in a task).
+            response = await self.dispatcher.wait(await self.dispatcher.admit_when_room(score_request))
         except ValidationError as exc:
             return _body_error(exc)
         except SandboxServiceError as exc:

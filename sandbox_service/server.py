@@ -115,9 +115,9 @@ def _add_decoding_service(
     ``add_<Service>Servicer_to_server`` (method paths, reflection and client stubs are unchanged).
 
     A unary-request method gets its decoded request message; undecodable bytes are answered
-    ``INVALID_ARGUMENT`` before it runs. A request-streaming method gets an async iterator of
-    request messages and ``Undecodable`` items (one per message that did not decode, in order) to
-    answer in place. ``on_undecodable`` sees every refusal (for metrics).
+    ``INVALID_ARGUMENT`` before it runs. A request-streaming method gets the raw async iterator and
+    ``decode=`` a function of (bytes, 0-based position) giving the request message, or an
+    ``Undecodable`` to answer in place. ``on_undecodable`` sees every refusal (for metrics).
     """
     service = pb.DESCRIPTOR.services_by_name[service_name.rsplit(".", 1)[-1]]
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
@@ -133,7 +133,10 @@ def _add_decoding_service(
                 await context.abort(exc.grpc_status, str(exc))
 
         if method.client_streaming:
-            handler: Any = functools.partial(_stream_handler, behaviour, request_type, on_undecodable)
+            # The behaviour decodes each message as it reads it (``decode``): a generator of ours
+            # around the request stream, and another re-yielding its responses, cost every sample.
+            decoder = functools.partial(_decode_in_stream, request_type, on_undecodable)
+            handler: Any = functools.partial(behaviour, decode=decoder)
         elif method.server_streaming:
             handler = functools.partial(_unary_stream_handler, behaviour, decode)
         else:
@@ -154,24 +157,14 @@ async def _unary_stream_handler(behaviour: Any, decode: Any, data: bytes, contex
         yield item
 
 
-async def _stream_handler(
-    behaviour: Any,
-    request_type: type[Any],
-    on_undecodable: Callable[[InvalidRequest], None],
-    requests: AsyncIterator[bytes],
-    context: Any,
-) -> AsyncIterator[Any]:
-    async def decoded() -> AsyncIterator[Any]:
-        position = 0
-        async for data in requests:
-            item = decode_stream_message(data, request_type, position)
-            if isinstance(item, Undecodable):
-                on_undecodable(item.error)
-            yield item
-            position += 1
-
-    async for response in behaviour(decoded(), context):
-        yield response
+def _decode_in_stream(
+    request_type: type[Any], on_undecodable: Callable[[InvalidRequest], None], data: bytes, position: int
+) -> Any:
+    """The message at ``position`` of a request stream, or the ``Undecodable`` to answer in place."""
+    item = decode_stream_message(data, request_type, position)
+    if isinstance(item, Undecodable):
+        on_undecodable(item.error)
+    return item
 
 
 def _as_service_error(exc: Exception, request: pb.ScoreRequest) -> SandboxServiceError:
@@ -202,9 +195,12 @@ class GraderService(pb_grpc.GraderServicer):
 
     async def ScoreStream(
         self,
-        requests: AsyncIterator[pb.ScoreRequest | Undecodable],
+        requests: AsyncIterator[Any],
         context: grpc.aio.ServicerContext[Any, Any],
+        decode: Callable[[bytes, int], pb.ScoreRequest | Undecodable] | None = None,
     ) -> AsyncIterator[pb.ScoreResponse]:
+        """``requests`` are bytes that ``decode`` turns into messages (see ``_add_decoding_service``),
+        or without it messages already."""
         out: asyncio.Queue[pb.ScoreResponse | None] = asyncio.Queue()
         jobs: set[Job] = set()
         stopped: list[ShuttingDown] = []
@@ -224,7 +220,10 @@ class GraderService(pb_grpc.GraderServicer):
 
         async def read() -> None:
             try:
-                async for request in requests:
+                position = 0
+                async for data in requests:
+                    request = data if decode is None else decode(data, position)
+                    position += 1
                     if isinstance(request, Undecodable):  # counted as rejected by the decoder
                         out.put_nowait(error_response(request.id, request.error))
                         continue

@@ -217,7 +217,48 @@ def bounded_limit(field: str, value: int, default: int, maximum: int) -> int:
     return value or default
 
 
+# --- validation -----------------------------------------------------------------------------------
+# Validation runs twice per sample (the front end refuses bad requests naming the field; the worker
+# builds the task it runs) and is the largest piece of Python either spends on one: the parts that
+# repeat from sample to sample (limits, the default checker) are resolved once and looked up.
+
+MEMO_ENTRIES = 1024
+"""Distinct limits messages remembered per settings object (then forgotten all at once)."""
+
+
+@dataclass(eq=False)
+class _Memo:
+    settings: Settings  # held, so no other object takes its id() while the memo lives
+    limits: dict[bytes, Limits]
+
+
+_MEMOS: dict[int, _Memo] = {}
+
+
+def _memo(settings: Settings) -> _Memo:
+    memo = _MEMOS.get(id(settings))
+    if memo is None or memo.settings is not settings:
+        if len(_MEMOS) >= 64:  # tests and tools make many settings; a deployment has one or two
+            _MEMOS.clear()
+        memo = _MEMOS[id(settings)] = _Memo(settings, {})
+    return memo
+
+
 def _limits(msg: pb.Limits, s: Settings) -> Limits:
+    """The resolved limits of a request's ``limits`` (a refusal names the field). Only what
+    resolved is remembered, keyed by the message's bytes: a refused one is judged again."""
+    known = _memo(s).limits
+    key = msg.SerializeToString()
+    limits = known.get(key)
+    if limits is None:
+        limits = _resolve_limits(msg, s)
+        if len(known) >= MEMO_ENTRIES:
+            known.clear()
+        known[key] = limits
+    return limits
+
+
+def _resolve_limits(msg: pb.Limits, s: Settings) -> Limits:
     def pick(name: str, value: int, default: int, maximum: int) -> int:
         return bounded_limit(f"code.limits.{name}", value, default, maximum)
 
@@ -259,7 +300,12 @@ def loads_json(text: str | bytes) -> Any:
 _CHECKER_KINDS = {k.value for k in CheckerKind}
 
 
+_DEFAULT_CHECKER = Checker()
+
+
 def _checker(msg: pb.Checker, field: str, kind_name: str) -> Checker:
+    if not msg.ByteSize():  # no checker given (most tests): line comparison, nothing to check
+        return _DEFAULT_CHECKER
     if msg.kind and msg.kind not in _CHECKER_KINDS:  # an open enum: any number decodes
         raise InvalidRequest(f"{field}.kind", f"unknown checker kind {msg.kind}")
     kind = CheckerKind(msg.kind) if msg.kind else CheckerKind.LINES
@@ -319,6 +365,35 @@ def _test(msg: pb.TestCase, i: int, language: str) -> Test:
     return Test(kind, _checker(msg.checker, f"{field}.checker", which), weight)
 
 
+TESTS_MEMO_BYTES = 32 << 20
+TESTS_MEMO_ENTRIES = 1024
+"""Bytes of tests, and sets of tests, whose validated form is remembered (then all forgotten): the
+samples of a GRPO group, a re-scored dataset's rows, every ``/run_code`` call of one problem share
+their tests. Few entries: the garbage collector walks every object they hold."""
+
+_tests_memo: dict[tuple[str, tuple[bytes, ...]], tuple[Test, ...]] = {}
+_tests_memo_bytes = 0
+
+
+def _tests(given: Any, language: str) -> tuple[Test, ...]:
+    """The validated tests (a refusal names the test's field); tests already validated for this
+    language are looked up by their bytes. Only what validated is remembered."""
+    global _tests_memo_bytes
+    raw = tuple([t.SerializeToString() for t in given])
+    key = (language, raw)
+    tests = _tests_memo.get(key)
+    if tests is None:
+        tests = tuple([_test(t, i, language) for i, t in enumerate(given)])
+        size = sum(map(len, raw)) + 512 * len(raw)  # and the objects a test is made of
+        if _tests_memo_bytes + size > TESTS_MEMO_BYTES or len(_tests_memo) >= TESTS_MEMO_ENTRIES:
+            _tests_memo.clear()
+            _tests_memo_bytes = 0
+        if size <= TESTS_MEMO_BYTES // 4:
+            _tests_memo[key] = tests
+            _tests_memo_bytes += size
+    return tests
+
+
 MAX_CHOICES = 26
 
 
@@ -369,18 +444,20 @@ def _code_task(code: pb.CodeTask, settings: Settings) -> CodeTask:
         raise InvalidRequest("code.source", "is empty")
     if len(code.source.encode()) > settings.max_source_bytes:
         raise InvalidRequest("code.source", f"larger than the maximum of {settings.max_source_bytes} bytes")
-    if not code.tests:
+    given = code.tests
+    if not given:
         raise InvalidRequest("code.tests", "no tests given")
-    if len(code.tests) > settings.max_tests:
-        raise InvalidRequest(
-            "code.tests", f"{len(code.tests)} tests exceed the maximum of {settings.max_tests}"
-        )
-    size = sum(t.ByteSize() for t in code.tests)
-    if size > settings.max_tests_bytes:
-        raise InvalidRequest(
-            "code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}"
-        )
-    tests = tuple(_test(t, i, language) for i, t in enumerate(code.tests))
+    if len(given) > settings.max_tests:
+        raise InvalidRequest("code.tests", f"{len(given)} tests exceed the maximum of {settings.max_tests}")
+    # The tests are a part of the whole message: when it is within the bound, so are they (one call
+    # instead of one per test); else they are measured for the error.
+    if code.ByteSize() > settings.max_tests_bytes:
+        size = sum(t.ByteSize() for t in given)
+        if size > settings.max_tests_bytes:
+            raise InvalidRequest(
+                "code.tests", f"{size} bytes of tests exceed the maximum of {settings.max_tests_bytes}"
+            )
+    tests = _tests(given, language)
     if sum(t.weight for t in tests) <= 0:
         raise InvalidRequest("code.tests", "the weights of the tests add up to 0")
     return CodeTask(language, code.source, tests, _limits(code.limits, settings), code.stop_on_first_failure)

@@ -97,3 +97,14 @@ def test_the_agent_and_fork_server_are_measured_not_guessed(engine: EngineHarnes
     for container in engine.engine.pool._live.values():
         assert container.run_cgroup is not None and container.run_cgroup.exists()
         assert 1 * MB < container.service_bytes < 64 * MB, container.service_bytes
+
+
+def test_each_sample_gets_its_own_limit_in_one_container(solo_engine: EngineHarness) -> None:
+    """The run cgroup's limit is written only when it changes: samples alternating between limits in
+    the one container still each meet their own (a kept 256 MB would accept the 64 MB sample)."""
+    source = PY_ALLOC.replace("{n}", str(100 * MB))
+    test = stdio("", "survived\n")
+    for limit, want in [(64, "MEMORY_LIMIT_EXCEEDED"), (256, "ACCEPTED"), (256, "ACCEPTED"),
+                        (64, "MEMORY_LIMIT_EXCEEDED"), (64, "MEMORY_LIMIT_EXCEEDED"), (256, "ACCEPTED")]:  # fmt: skip
+        resp = solo_engine.score(code_request("python", source, [test], limits={"memory_limit_mb": limit}))
+        assert verdict(resp) == want, (limit, resp.tests[0].message)  # type: ignore[attr-defined]

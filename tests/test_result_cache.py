@@ -21,7 +21,7 @@ from sandbox_service.client import AsyncClient
 from sandbox_service.config import Settings
 from sandbox_service.engine import Engine
 from sandbox_service.models import Limits
-from sandbox_service.result_cache import ResultCache, cache_key, why_uncacheable
+from sandbox_service.result_cache import ResultCache, _scored_bytes, cache_key, why_uncacheable
 from sandbox_service.v1 import sandbox_pb2 as pb
 
 from .conftest import (
@@ -63,6 +63,16 @@ def test_key_ignores_the_id_and_nothing_else() -> None:
     keys = {key_of(r) for r in different}
     assert len(keys) == len(different) and key_of(base) not in keys
     assert key_of(base, "v1") != key_of(base, "v2"), "the image version is part of the key"
+
+
+@pytest.mark.parametrize("length", [1, 127, 128, 16_383, 16_384, 20_000])
+def test_key_ignores_ids_of_every_length(length: int) -> None:
+    """The id's length is a varint of one, two or three bytes: each is cut off the front exactly
+    (a view of the payload, not the re-serializing fallback)."""
+    for rid in ("x" * length, "é" * (length // 2 or 1)):
+        assert isinstance(_scored_bytes(py("print(1)", rid=rid).SerializeToString(), rid), memoryview)
+        assert key_of(py("print(1)", "1", rid=rid)) == key_of(py("print(1)", "1", rid=""))
+        assert key_of(py("print(1)", "1", rid=rid)) != key_of(py("print(2)", "1", rid=rid))
 
 
 def test_key_strips_an_id_that_does_not_lead() -> None:

@@ -152,3 +152,56 @@ def test_sandbox_error_response_marks_every_test() -> None:
     assert [(t.verdict, t.message) for t in resp.tests] == [(pb.SANDBOX_ERROR, "worker lost")] * 2
     math = sandbox_error_response(pb.ScoreRequest(id="m", math=pb.MathTask(response="4", gold="4")), "x")
     assert math.verdict == pb.SANDBOX_ERROR and math.total == 1
+
+
+def test_remembered_limits_follow_their_settings() -> None:
+    """Resolved limits are remembered per settings object: another deployment's defaults and maxima
+    apply to the same message, and a refusal is never remembered as a success."""
+    wide = Settings(max_time_limit_ms=60_000, default_memory_limit_mb=512)
+    narrow = Settings(max_time_limit_ms=5_000, default_memory_limit_mb=128)
+    req = code_request("python", "x", [stdio()], limits={"time_limit_ms": 10_000})
+    for _ in range(2):  # the second round is answered from what the first resolved
+        assert code_task_from_proto(req, wide).limits.time_limit_ms == 10_000
+        assert code_task_from_proto(req, wide).limits.memory_limit_mb == 512
+        with pytest.raises(InvalidRequest) as info:
+            task_from_proto(req, narrow)
+        assert info.value.field == "code.limits.time_limit_ms"
+    empty = code_request("python", "x", [stdio()])
+    assert code_task_from_proto(empty, wide).limits.memory_limit_mb == 512
+    assert code_task_from_proto(empty, narrow).limits.memory_limit_mb == 128
+
+
+def test_tests_bound_counts_the_tests_not_the_source() -> None:
+    """A message over ``max_tests_bytes`` whose tests are under it (a long source) is accepted."""
+    settings = Settings(max_source_bytes=50_000, max_tests_bytes=10_000)
+    req = code_request("python", "x" * 20_000, [stdio("a" * 2_000)])
+    assert len(code_task_from_proto(req, settings).tests) == 1
+    req = code_request("python", "x", [stdio("a" * 6_000), stdio("b" * 6_000)])
+    with pytest.raises(InvalidRequest) as info:
+        task_from_proto(req, settings)
+    assert info.value.field == "code.tests" and "bytes of tests exceed" in str(info.value)
+
+
+def test_remembered_tests_are_judged_per_language_and_refusals_kept_out() -> None:
+    """Validated tests are looked up by their bytes and language: a call test validated for Python
+    is still refused for Go, and a refused test is refused every time."""
+    tests = [stdio("1", "2"), call("f", "[1]", "1")]
+    for _ in range(2):
+        first = code_task_from_proto(code_request("python", "x", tests), SETTINGS).tests
+        again = code_task_from_proto(code_request("python", "y", tests, rid="other"), SETTINGS).tests
+        assert again == first and isinstance(first[1].kind, CallTest) and first[1].kind.args_json == "[1]"
+        assert reject(code_request("go", "x", tests)).field == "code.tests[1].call"
+        assert (
+            reject(code_request("python", "x", [call("", "[]", "1")])).field == "code.tests[0].call.function"
+        )
+
+
+def test_remembered_tests_stay_right_when_the_memo_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandbox_service.wire as wire
+
+    monkeypatch.setattr(wire, "TESTS_MEMO_BYTES", 2_000)
+    for i in range(50):
+        task = code_task_from_proto(code_request("python", "x", [stdio(str(i), str(i + 1))]), SETTINGS)
+        first = task.tests[0].kind
+        assert isinstance(first, StdioTest) and first.stdin == str(i).encode()
+    assert wire._tests_memo_bytes <= 2_000
