@@ -375,6 +375,12 @@ def test_off_the_service_runs_every_copy(service: ServiceHarness) -> None:
     assert not a.cached and not b.cached and b.id == "b"
 
 
+async def _copies(engine: Engine, request: pb.ScoreRequest, n: int, prefix: str) -> list[pb.ScoreResponse]:
+    """``n`` identical copies of ``request`` (ids ``<prefix>0``...) scored at once."""
+    copies = [pb.ScoreRequest(id=f"{prefix}{i}", code=request.code) for i in range(n)]
+    return list(await asyncio.gather(*(engine.score(r) for r in copies)))
+
+
 # -- end to end: the embedded engine of `score` ----------------------------------------------------
 @pytest.mark.docker
 def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker_client: Any) -> None:
@@ -385,12 +391,8 @@ def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker
         assert cache is not None
         slow = py("import time\ntime.sleep(0.5)\nprint(1)", "1")
 
-        async def group() -> list[pb.ScoreResponse]:
-            copies = [pb.ScoreRequest(id=f"c{i}", code=slow.code) for i in range(4)]
-            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
-
         t0 = time.monotonic()
-        answers = loop_thread.run(group())
+        answers = loop_thread.run(_copies(engine, slow, 4, "c"))
         elapsed = time.monotonic() - t0
         assert [a.id for a in answers] == ["c0", "c1", "c2", "c3"]
         assert [a.cached for a in answers] == [False, True, True, True]
@@ -420,12 +422,8 @@ def test_embedded_engine_releases_followers_of_a_sleeper(loop_thread: LoopThread
             "import time\ntime.sleep(30)", "", limits={"time_limit_ms": 1000, "wall_time_limit_ms": 2500}
         )
 
-        async def group() -> list[pb.ScoreResponse]:
-            copies = [pb.ScoreRequest(id=f"s{i}", code=sleeper.code) for i in range(3)]
-            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
-
         t0 = time.monotonic()
-        answers = loop_thread.run(group())
+        answers = loop_thread.run(_copies(engine, sleeper, 3, "s"))
         elapsed = time.monotonic() - t0
         assert [verdict(a) for a in answers] == ["TIME_LIMIT_EXCEEDED"] * 3
         assert not any(a.cached for a in answers)
@@ -448,11 +446,7 @@ def test_embedded_engine_released_follower_still_waiting_takes_the_leaders_answe
         assert cache is not None
         slow = py("import time\ntime.sleep(0.8)\nprint(1)", "1")
 
-        async def group() -> list[pb.ScoreResponse]:
-            copies = [pb.ScoreRequest(id=f"c{i}", code=slow.code) for i in range(3)]
-            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
-
-        answers = loop_thread.run(group())
+        answers = loop_thread.run(_copies(engine, slow, 3, "c"))
         assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
         assert [a.cached for a in answers] == [False, True, True]
         assert (cache.deduplicated, cache.released) == (2, 2)
@@ -478,11 +472,7 @@ def test_embedded_engine_keeps_followers_of_a_cpu_bound_leader(
             limits={"time_limit_ms": 2000, "wall_time_limit_ms": 10_000},
         )
 
-        async def group() -> list[pb.ScoreResponse]:
-            copies = [pb.ScoreRequest(id=f"c{i}", code=spin.code) for i in range(3)]
-            return list(await asyncio.gather(*(engine.score(r) for r in copies)))
-
-        answers = loop_thread.run(group())
+        answers = loop_thread.run(_copies(engine, spin, 3, "c"))
         assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
         assert [a.cached for a in answers] == [False, True, True]
         assert (cache.deduplicated, cache.released) == (2, 0)
