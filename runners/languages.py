@@ -102,6 +102,13 @@ STDIO_ASSERT = frozenset({"stdio", "assertion"})
 _WRAP = (("{name}_harness.c", _harness("wrap_main.c")),)
 # C and C++ assertion tests: the program's macros undone, the test code out of reach of its overloads,
 # and what cannot be undone refused (runners/c_family.py).
+# Assertion builds trap where the optimizer would otherwise assume a path is never taken: C++'s end
+# of a non-void function reached, and __builtin_unreachable() reached. Without it GCC -O2 deletes
+# the test's asserts after a call that can only end that way: a wrong HumanEval-X CPP/39 (a loop
+# that never counts, then no return) passed. A trap is SIGILL: a RUNTIME_ERROR. Rust's builds
+# forbid `unsafe` (unreachable_unchecked, and every other way to the process's memory).
+_UB_TRAPS_C = ("-fsanitize=unreachable", "-fsanitize-undefined-trap-on-error")
+_UB_TRAPS_CXX = ("-fsanitize=return,unreachable", "-fsanitize-undefined-trap-on-error")
 _C_CHECK = partial(c_family.refusal, cxx=False)
 _C_COMPOSE = partial(c_family.compose, cxx=False)
 _CXX_CHECK = partial(c_family.refusal, cxx=True)
@@ -212,6 +219,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "-o",
                 "{name}",
                 "/box/{name}.cpp",
+                *_UB_TRAPS_CXX,
                 "-x",
                 "c",
                 "/box/{name}_harness.c",
@@ -242,6 +250,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "{name}",
                 "/box/{name}.c",
                 "/box/{name}_harness.c",
+                *_UB_TRAPS_C,
                 "-Wl,--wrap=main",
                 "-lm",
             ),
@@ -352,7 +361,8 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                 "-c",
                 _RUST_WRAP
                 + " ".join((*_RUSTC, *_RUST_CRATES))
-                + " -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main -o {name} /box/{name}.rs",
+                + " -F unsafe-code -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main"
+                " -o {name} /box/{name}.rs",
             ),
             test_mode=(
                 "#[test]",
@@ -361,7 +371,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
                     "-c",
                     _RUST_WRAP
                     + " ".join((*_RUSTC, *_RUST_CRATES))
-                    + " --test -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main"
+                    + " --test -F unsafe-code -C link-arg={name}_harness.o -C link-arg=-Wl,--wrap=main"
                     " -o {name} /box/{name}.rs",
                 ),
             ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from runners.languages import ALIASES, LANGUAGES
+from sandbox_service.adapters import to_request
 
 from .conftest import EngineHarness, assertion, code_request, stdio, verdict, verdicts
 from .language_table import ROWS
@@ -316,3 +317,43 @@ def test_java_and_csharp_right_programs_still_pass(engine: EngineHarness) -> Non
     )
     resp = engine.score(code_request("csharp", cheat, [assertion(test)]))
     assert verdict(resp) == "COMPILE_ERROR" and "Equals" in resp.tests[0].message, resp.tests[0].message
+
+
+# HumanEval-X CPP/39 with its canonical solution's 0s and 1s swapped: the loop never counts, and the
+# function ends without a return. GCC -O2 took that end as unreachable and deleted the test's asserts
+# after the calls, so this wrong program passed (the reference harness happened to crash).
+_CPP39_WRONG = (
+    "#include<stdio.h>\n#include<math.h>\nusing namespace std;\n#include<algorithm>\n#include<stdlib.h>\n"
+    "int prime_fib(int n){\n    int f1,f2,m;\n    f1=0;f2=2;\n    int count=1;\n    while (count<n)\n    {\n"
+    "        f1=f1+f2;\n        m=f1;f1=f2;f2=m;\n        bool isprime=true;\n"
+    "        for (int w=2;w*w<=f1;w++)\n            if (f1%w==1)\n            {\n"
+    "             isprime=false; break;\n            }\n        if (isprime) count+=0;\n"
+    "        if (count==n) return f1;\n    }\n\n}\n"
+)
+_CPP39_TEST = (
+    "#undef NDEBUG\n#include<assert.h>\nint main(){\n    assert (prime_fib(1) == 2);\n    assert (prime_fib(2) == 3);\n"
+    "    assert (prime_fib(3) == 5);\n    assert (prime_fib(4) == 13);\n    assert (prime_fib(5) == 89);\n"
+    "    assert (prime_fib(6) == 233);\n    assert (prime_fib(7) == 1597);\n    assert (prime_fib(8) == 28657);\n"
+    "    assert (prime_fib(9) == 514229);\n    assert (prime_fib(10) == 433494437);\n}\n"
+)
+
+
+def test_cpp_reaching_the_end_of_a_non_void_function_traps(engine: EngineHarness) -> None:
+    """Built as the humaneval-x adapter builds the row (its headers), which is how it passed."""
+    declaration, _, solution = _CPP39_WRONG.partition("int prime_fib(int n){\n")
+    row = {
+        "task_id": "CPP/39",
+        "prompt": declaration + "int prime_fib(int n){\n",
+        "declaration": declaration + "int prime_fib(int n){\n",
+        "test": _CPP39_TEST,
+    }
+    resp = engine.score(to_request("humaneval-x", row, solution))
+    assert verdict(resp) == "RUNTIME_ERROR", (resp.tests[0].message, resp.tests[0].stderr_head)
+
+
+def test_rust_assertion_programs_may_not_use_unsafe(engine: EngineHarness) -> None:
+    program = "fn add(a: i32, b: i32) -> i32 {\n    if a == 2 { unsafe { std::hint::unreachable_unchecked() } }\n    a + b\n}\n"
+    resp = engine.score(
+        code_request("rust", program, [assertion("fn main() { assert_eq!(add(2, 3), 6); }\n")])
+    )
+    assert verdict(resp) == "COMPILE_ERROR" and "unsafe" in resp.compile_output, resp.compile_output
