@@ -403,15 +403,23 @@ def test_metrics_endpoint(service: ServiceHarness) -> None:
         ).read()
         return [s for fam in text_string_to_metric_families(text.decode()) for s in fam.samples]
 
-    def pools_reported() -> bool:  # snapshots are taken every stats interval: wait for one of full pools
+    def pools_reported() -> bool:
+        """Snapshots are taken every stats interval: wait for one of full pools taken after the last
+        sample ended (one taken while a sample of an earlier test still ran counts it running)."""
         found = scrape()
+
+        def total(name: str, w: str) -> float:
+            return sum(s.value for s in found if s.name == name and s.labels.get("worker") == w)
+
         return all(
-            sum(s.value for s in found if s.name == "sandbox_pool_containers" and s.labels["worker"] == w)
-            >= 2
+            total("sandbox_pool_containers", w) >= 2
+            and all(
+                total(f"sandbox_tests_{g}", w) == 0 for g in ("cpu_bound", "sleeping", "woken", "waiting")
+            )
             for w in service.dispatcher.workers
         )
 
-    wait_until(pools_reported, 15, "both pools in the metrics")
+    wait_until(pools_reported, 15, "both pools in the metrics, nothing running")
     samples = scrape()
 
     def value(name: str, **labels: str) -> float:
