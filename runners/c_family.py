@@ -68,6 +68,9 @@ _ASSERT_FUNCTIONS = "".join(
     )
 )
 _ARITY = {"~": "hidden&", "!": "hidden&", "++": "hidden&, int", "--": "hidden&, int"}
+_HIDING_OPERATORS = "".join(
+    f"void operator{op}({_ARITY.get(op, 'hidden&, hidden&')});\n" for op in _OPERATORS
+)
 
 
 def logical_text(source: str, trigraphs: bool = True) -> str:
@@ -101,11 +104,9 @@ def logical_text(source: str, trigraphs: bool = True) -> str:
             out.append(source[i:stop].replace("\n", " "))  # not lines of their own
             i = stop
         elif c in "\"'":
-            j = i + 1
-            while j < n and source[j] not in (c, "\n"):  # a literal never spans a line
-                j += 2 if source[j] == "\\" else 1
-            out.append(source[i : j + 1] if j < n and source[j] == c else source[i:j])
-            i = j + 1 if j < n and source[j] == c else j
+            stop = _literal_end(source, i)
+            out.append(source[i:stop])
+            i = stop
         else:
             out.append(c)
             i += 1
@@ -157,13 +158,12 @@ def compose(program: str, test: str, nonce: str, cxx: bool) -> str:
     closers = _unmatched_closers(text[: main.start()])
     directives, body = _split_directives(text[closers:])
     ns = "sandbox_test_" + hashlib.blake2b(nonce.encode(), digest_size=8).hexdigest()
-    hide = "".join(f"void operator{op}({_ARITY.get(op, 'hidden&, hidden&')});\n" for op in _OPERATORS)
     args = "" if main.group(0).rstrip().endswith(")") else "argc, argv"
     return (
         f"{head}{text[:closers]}\n{directives}"
         f"namespace {ns} {{\n"
         f'extern "C" {{\n{_ASSERT_FUNCTIONS}}}\n'
-        f"struct hidden;\n{hide}"
+        f"struct hidden;\n{_HIDING_OPERATORS}"
         f"{body}\n}}\n"
         f"int main(int argc, char **argv) {{ (void)argc; (void)argv; return {ns}::main({args}); }}\n"
     )
@@ -184,18 +184,23 @@ def _unmatched_closers(text: str) -> int:
     return cut
 
 
+def _literal_end(text: str, i: int) -> int:
+    """Where the string or character literal opening at ``text[i]`` ends: past its closing quote,
+    or at the end of its line (a literal never spans one)."""
+    quote, j, n = text[i], i + 1, len(text)
+    while j < n and text[j] not in (quote, "\n"):
+        j += 2 if text[j] == "\\" else 1
+    return j + 1 if j < n and text[j] == quote else min(j, n)
+
+
 def _code_chars(text: str) -> Iterator[tuple[int, str]]:
     """``(index, char)`` of ``text`` outside string and character literals (logical text: no comments)."""
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c in "\"'":
-            j = i + 1
-            while j < n and text[j] not in (c, "\n"):
-                j += 2 if text[j] == "\\" else 1
-            i = j + 1
+        if text[i] in "\"'":
+            i = _literal_end(text, i)
             continue
-        yield i, c
+        yield i, text[i]
         i += 1
 
 
@@ -216,16 +221,14 @@ def _closing_brace(text: str, start: int) -> int | None:
 
 
 def _split_directives(test: str) -> tuple[str, str]:
-    """The test's directive lines (with their continuations), and the rest with blank lines in
-    their place (so the compiler's line numbers of the rest stay near the test's own)."""
+    """The directive lines of ``test`` (logical text: splices joined, ``%:`` read as ``#``), and the
+    rest with blank lines in their place (so the compiler's line numbers of the rest stay near the
+    test's own)."""
     directives: list[str] = []
     body: list[str] = []
-    continued = False
     for line in test.split("\n"):
-        if continued or line.lstrip().startswith(("#", "%:")):
-            directives.append(line)
-            body.append("")
-            continued = line.rstrip().endswith("\\")
-        else:
-            body.append(line)
-    return "".join(d + "\n" for d in directives), "\n".join(body)
+        is_directive = line.lstrip().startswith("#")
+        if is_directive:
+            directives.append(line + "\n")
+        body.append("" if is_directive else line)
+    return "".join(directives), "\n".join(body)
