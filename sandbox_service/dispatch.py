@@ -359,10 +359,7 @@ class Dispatcher:
             leader = self._leaders.get(key)
             if leader is not None and leader.release_at and time.monotonic() >= leader.release_at:
                 # Its leader has run past the wait already: queued on its own at once.
-                if self.waiting >= self.settings.max_queue:
-                    raise Overloaded(
-                        f"queue full ({self.settings.max_queue} samples waiting); retry with backoff"
-                    )
+                self._check_room()
                 job = self._job(request, payload, task.language)
                 self.cache.deduplicated += 1
                 self.cache.released += 1
@@ -380,18 +377,24 @@ class Dispatcher:
                 self.cache.deduplicated += 1
                 self._idle.clear()
                 return job
-        if self.waiting >= self.settings.max_queue:
-            raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
+        self._check_room()
         job = self._job(request, payload, task.language)
         if key is not None:
             job.cache_key, job.version = key, self.image_version
             job.limits = getattr(task, "limits", None)
             job.cpu_budget_s = _cpu_budget_s(task)
             self._leaders[key] = job
+        self._enqueue(job)
+        return job
+
+    def _check_room(self) -> None:
+        if self.waiting >= self.settings.max_queue:
+            raise Overloaded(f"queue full ({self.settings.max_queue} samples waiting); retry with backoff")
+
+    def _enqueue(self, job: Job) -> None:
         self._queue.append(job)
         self._idle.clear()
         self._wake.set()
-        return job
 
     def _job(self, request: pb.ScoreRequest, payload: bytes, language: str) -> Job:
         return Job(
@@ -426,16 +429,9 @@ class Dispatcher:
     def _run_released(self, leader: Job, job: Job) -> None:
         """Queue ``job``, identical to ``leader``, on its own (keyed, so a cacheable answer is kept),
         still answerable by ``leader`` while it waits in the queue."""
-        job.leader, job.cache_key, job.version, job.limits = (
-            None,
-            leader.cache_key,
-            leader.version,
-            leader.limits,
-        )
+        _on_its_own(job, leader)
         leader.released.append(job)
-        self._queue.append(job)
-        self._idle.clear()
-        self._wake.set()
+        self._enqueue(job)
 
     def _release(self, job: Job) -> None:
         """``job``'s wait is up (``dedup_wait_ms`` after it went to a worker): its followers run."""
@@ -484,7 +480,7 @@ class Dispatcher:
         live = [f for f in followers if not f.future.done()]
         if response is None and live:  # cancelled: the first follower runs in its place
             heir, rest = live[0], live[1:]
-            heir.leader, heir.cache_key, heir.version, heir.limits = None, key, job.version, job.limits
+            _on_its_own(heir, job)
             heir.followers = rest
             for f in rest:
                 f.leader = heir
@@ -493,7 +489,7 @@ class Dispatcher:
             self._queue.append(heir)
         else:  # not cacheable: every follower runs on its own (keyed, so a cacheable answer is kept)
             for f in live:
-                f.leader, f.cache_key, f.version, f.limits = None, key, job.version, job.limits
+                _on_its_own(f, job)
                 self._queue.append(f)
         if live:
             self._idle.clear()
@@ -696,6 +692,12 @@ class Dispatcher:
     async def _swallow(ref: Any) -> None:
         with contextlib.suppress(Exception):
             await ref
+
+
+def _on_its_own(job: Job, leader: Job) -> None:
+    """``job``, identical to ``leader``, no longer follows it: it runs keyed as ``leader`` is, so a
+    cacheable answer of its own is kept."""
+    job.leader, job.cache_key, job.version, job.limits = None, leader.cache_key, leader.version, leader.limits
 
 
 def _cpu_budget_s(task: object) -> float:
