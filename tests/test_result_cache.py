@@ -5,6 +5,7 @@ hits, concurrent identical requests run once, excluded verdicts run again, metri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
@@ -375,6 +376,18 @@ def test_off_the_service_runs_every_copy(service: ServiceHarness) -> None:
     assert not a.cached and not b.cached and b.id == "b"
 
 
+@contextlib.contextmanager
+def _embedded(loop_thread: LoopThread, **settings: Any) -> Iterator[tuple[Engine, ResultCache]]:
+    """A started embedded engine with its result cache, as ``score`` runs it; closed afterwards."""
+    engine = Engine(make_settings(**settings), result_cache=True)
+    loop_thread.run(engine.start())
+    try:
+        assert engine.cache is not None
+        yield engine, engine.cache
+    finally:
+        loop_thread.run(engine.close())
+
+
 async def _copies(engine: Engine, request: pb.ScoreRequest, n: int, prefix: str) -> list[pb.ScoreResponse]:
     """``n`` identical copies of ``request`` (ids ``<prefix>0``...) scored at once."""
     copies = [pb.ScoreRequest(id=f"{prefix}{i}", code=request.code) for i in range(n)]
@@ -384,11 +397,7 @@ async def _copies(engine: Engine, request: pb.ScoreRequest, n: int, prefix: str)
 # -- end to end: the embedded engine of `score` ----------------------------------------------------
 @pytest.mark.docker
 def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker_client: Any) -> None:
-    engine = Engine(make_settings(pool_size=1, dedup_wait_ms=DEDUP_WAIT_MS), result_cache=True)
-    loop_thread.run(engine.start())
-    try:
-        cache = engine.cache
-        assert cache is not None
+    with _embedded(loop_thread, pool_size=1, dedup_wait_ms=DEDUP_WAIT_MS) as (engine, cache):
         slow = py("import time\ntime.sleep(0.5)\nprint(1)", "1")
 
         t0 = time.monotonic()
@@ -404,8 +413,6 @@ def test_embedded_engine_caches_and_deduplicates(loop_thread: LoopThread, docker
         tle = [loop_thread.run(engine.score(spin)) for _ in range(2)]
         assert [verdict(r) for r in tle] == ["TIME_LIMIT_EXCEEDED"] * 2 and not any(r.cached for r in tle)
         assert cache.uncacheable["time_limit"] == 2
-    finally:
-        loop_thread.run(engine.close())
 
 
 @pytest.mark.docker
@@ -413,11 +420,7 @@ def test_embedded_engine_releases_followers_of_a_sleeper(loop_thread: LoopThread
     """The rule in ``score``'s engine: followers of a leader that sleeps to its wall limit run on
     their own ``dedup_wait_ms`` after it got its container, once it is seen sleeping (the pool grows
     for them)."""
-    engine = Engine(make_settings(pool_size=1, dedup_wait_ms=300), result_cache=True)
-    loop_thread.run(engine.start())
-    try:
-        cache = engine.cache
-        assert cache is not None
+    with _embedded(loop_thread, pool_size=1, dedup_wait_ms=300) as (engine, cache):
         sleeper = py(
             "import time\ntime.sleep(30)", "", limits={"time_limit_ms": 1000, "wall_time_limit_ms": 2500}
         )
@@ -429,8 +432,6 @@ def test_embedded_engine_releases_followers_of_a_sleeper(loop_thread: LoopThread
         assert not any(a.cached for a in answers)
         assert (cache.deduplicated, cache.released) == (2, 2)
         assert elapsed < 2 * 2.5, f"the followers waited for the leader's wall limit: {elapsed:.1f}s"
-    finally:
-        loop_thread.run(engine.close())
 
 
 @pytest.mark.docker
@@ -439,11 +440,7 @@ def test_embedded_engine_released_follower_still_waiting_takes_the_leaders_answe
 ) -> None:
     """A released follower that has no container yet (one container, no growth) is answered by its
     leader when that ends cacheably: one run for three copies, the copies marked cached."""
-    engine = Engine(make_settings(pool_size=1, max_containers=1, dedup_wait_ms=100), result_cache=True)
-    loop_thread.run(engine.start())
-    try:
-        cache = engine.cache
-        assert cache is not None
+    with _embedded(loop_thread, pool_size=1, max_containers=1, dedup_wait_ms=100) as (engine, cache):
         slow = py("import time\ntime.sleep(0.8)\nprint(1)", "1")
 
         answers = loop_thread.run(_copies(engine, slow, 3, "c"))
@@ -451,8 +448,6 @@ def test_embedded_engine_released_follower_still_waiting_takes_the_leaders_answe
         assert [a.cached for a in answers] == [False, True, True]
         assert (cache.deduplicated, cache.released) == (2, 2)
         assert engine.pool.stats()["recycles"] == {}, "nothing was cancelled inside a container"
-    finally:
-        loop_thread.run(engine.close())
 
 
 @pytest.mark.docker
@@ -461,11 +456,7 @@ def test_embedded_engine_keeps_followers_of_a_cpu_bound_leader(
 ) -> None:
     """A leader using CPU past ``dedup_wait_ms`` is still waited for: copies would only take cores
     from other samples, and it ends by its CPU limit. One run for three copies."""
-    engine = Engine(make_settings(pool_size=2, dedup_wait_ms=100), result_cache=True)
-    loop_thread.run(engine.start())
-    try:
-        cache = engine.cache
-        assert cache is not None
+    with _embedded(loop_thread, pool_size=2, dedup_wait_ms=100) as (engine, cache):
         spin = py(
             "import time\nwhile time.process_time() < 0.6:\n    pass\nprint(1)",
             "1",
@@ -476,5 +467,3 @@ def test_embedded_engine_keeps_followers_of_a_cpu_bound_leader(
         assert [verdict(a) for a in answers] == ["ACCEPTED"] * 3
         assert [a.cached for a in answers] == [False, True, True]
         assert (cache.deduplicated, cache.released) == (2, 0)
-    finally:
-        loop_thread.run(engine.close())
