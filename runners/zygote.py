@@ -64,10 +64,15 @@ LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch")
 LAUNCH_ERROR_FD = 4  # where launch finds its pipe back to us (close-on-exec once it runs)
 
 
-def _limits(req):
+def _rlimits(req):
+    """``(resource, soft, hard)`` of each of the run's rlimits (a value, or a ``[soft, hard]`` pair)."""
     for name, value in req["rlimits"].items():
-        res = getattr(resource, "RLIMIT_" + name)
         soft, hard = value if isinstance(value, list) else (value, value)
+        yield getattr(resource, "RLIMIT_" + name), int(soft), int(hard)
+
+
+def _limits(req):
+    for res, soft, hard in _rlimits(req):
         resource.setrlimit(res, (soft, hard))
 
 
@@ -124,9 +129,8 @@ def _spawn(req, fds):
     """
     status = bool(req.get("status_fd"))
     argv = [LAUNCH, str(req["uid"]), "1" if status else "0", req["cwd"], str(len(req["rlimits"]))]
-    for name, value in req["rlimits"].items():
-        soft, hard = value if isinstance(value, list) else (value, value)
-        argv += [str(getattr(resource, "RLIMIT_" + name)), str(int(soft)), str(int(hard))]
+    for res, soft, hard in _rlimits(req):
+        argv += [str(res), str(soft), str(hard)]
     argv += ["--", *req["argv"]]
     err_r, err_w = os.pipe()
     err_w = _above(err_w, LAUNCH_ERROR_FD)
