@@ -51,6 +51,11 @@ class AssertionSpec:
             (a redefined ``assert`` macro, its own ``equals``), or ``None``.
         compose: ``(program, test, nonce) -> source``, replacing ``between``/``after`` where the
             program must be kept from changing the test code (C, C++: ``runners/c_family.py``).
+        stdin: the harness reads the run's nonce and then the test code from stdin (a pipe), so
+            neither is in a file the program can read; the built source is the program alone.
+        split_mark: with ``stdin``, the test is built with the program after this marker (it is
+            ``between``; TypeScript, whose test needs the program's types), and the runner cuts it out
+            of the built file before the run.
     """
 
     source_file: str | None = None
@@ -62,6 +67,8 @@ class AssertionSpec:
     test_mode: tuple[str, tuple[str, ...]] | None = None
     check: Callable[[str, str], str | None] | None = None
     compose: Callable[[str, str, str], str] | None = None
+    stdin: bool = False
+    split_mark: str = ""
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,8 @@ _JAVAC = (
     "-encoding UTF-8 -nowarn -d classes"
 )
 _JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
+#: Where TypeScript's built program ends and its test code begins (``harness.js`` splits there).
+_TS_TEST_MARK = '"@sandbox-test@";'
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
     "/usr/bin/env",
@@ -284,6 +293,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         assertion=AssertionSpec(
             files=(("{name}_harness.js", _harness("harness.js")),),
             run_argv=(*_NODE, "-r", "/box/{name}_harness.js", "/box/{name}.js"),
+            stdin=True,
         ),
         oom_markers=(b"JavaScript heap out of memory",),
     ),
@@ -314,8 +324,11 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         aliases=("ts",),
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
+            between=f"{_TS_TEST_MARK}\n",
             files=(("{name}_harness.js", _harness("harness.js")),),
             run_argv=(*_NODE, "-r", "/box/{name}_harness.js", "/box/{name}.js"),
+            stdin=True,
+            split_mark=_TS_TEST_MARK,
         ),
         oom_markers=(b"JavaScript heap out of memory",),
     ),

@@ -24,6 +24,7 @@ from runners.languages import LANGUAGES, AssertionSpec, LanguageSpec, entry_clas
 
 from .compile_cache import Build, CompileCache
 from .config import Settings
+from .errors import InfrastructureError
 from .models import (
     AssertionTest,
     CallTest,
@@ -533,6 +534,8 @@ class Runner:
         def files_for(nonce: str) -> tuple[list[tuple[str, str]], dict[str, str]]:
             if how.compose is not None:
                 source = how.compose(task.source, kind.code, nonce)
+            elif how.stdin and not how.split_mark:  # the test code goes on stdin, never into a file
+                source = task.source + "\n"
             else:
                 source = task.source + "\n" + how.between.replace("@NONCE@", nonce) + kind.code + "\n"
             source += how.after.replace("@NONCE@", nonce)
@@ -567,6 +570,13 @@ class Runner:
                 {"op": "write", "files": [{"name": n} for n, _ in files]},
                 [t.encode() for _, t in files],
             )
+        stdin = b""
+        if how.stdin:  # the nonce and the test code reach the harness on a pipe, in no file
+            nonce = secrets.token_hex(16)
+            test = kind.code
+            if how.split_mark:
+                test = await self._split_built_test(lease, spec, how, name, values, files_for, build)
+            stdin = f"{nonce}\n{test}".encode()
         raw = await self._exec(
             lease,
             cpu_ms=lim.time_limit_ms,
@@ -576,12 +586,40 @@ class Runner:
             mode="exec",
             argv=_fmt(how.run_argv or spec.run_argv, name, **_memory_values(lim.memory_limit_mb), **values),
             status_fd=True,
+            stdin=stdin,
         )
         outcome = self._limits_verdict(raw, lim.time_limit_ms, lim.memory_limit_mb, spec)
         if outcome.verdict is Verdict.ACCEPTED and raw.status != f"{nonce} ok\n".encode():
             outcome.verdict = Verdict.WRONG_ANSWER
             outcome.message = "the test code did not run to its end (the program exited early)"
         return outcome, None, False
+
+    async def _split_built_test(
+        self,
+        lease: Lease,
+        spec: LanguageSpec,
+        how: AssertionSpec,
+        name: str,
+        values: dict[str, str],
+        files_for: FilesFor,
+        build: Build,
+    ) -> str:
+        """The built test code of a ``split_mark`` row, cut out of the built file: ``/box`` is left
+        with the harness and the built program alone (no source, no test), which the program may read."""
+        assert spec.artifact is not None
+        artifact = spec.artifact.format(name=name, **values)
+        data = build.artifact if build.artifact is not None else (await self._read(lease, [artifact]))[0]
+        text = data.decode("utf-8", "replace")
+        at = text.rfind(how.split_mark)  # the program's own text comes before the test's
+        if at < 0:  # not the build we made: nothing would be tested
+            raise InfrastructureError(f"the built {spec.name} program lost its test code")
+        program, test = text[:at], text[at + len(how.split_mark) :]
+        source = (how.source_file or spec.source_file).format(name=name, **values)
+        harness = [(n, t) for n, t in files_for("")[0] if n != source]
+        names = [{"name": n} for n, _ in harness] + [{"name": artifact, "mode": 0o755}]
+        blobs = [t.encode() for _, t in harness] + [program.encode()]
+        await self._call(lease, {"op": "write", "clear": True, "files": names}, blobs)
+        return test
 
     # -- tests -------------------------------------------------------------------------------
     def _launch_fields(

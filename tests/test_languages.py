@@ -252,7 +252,7 @@ def test_cpp_right_programs_keep_passing_in_the_tests_namespace(engine: EngineHa
 @pytest.mark.parametrize("lang", ["javascript", "typescript"])
 def test_js_program_cannot_replace_json_stringify(engine: EngineHarness, lang: str) -> None:
     """HumanEval-X JS compares `JSON.stringify(candidate(...)) === JSON.stringify([...])`; `JSON` is
-    frozen before the program runs (a module-level `var JSON` still shadows it: README)."""
+    frozen before the program runs."""
     typed = lang == "typescript"
     program = (
         "function f(n: number): number[] { return []; }\n" if typed else "function f(n) { return []; }\n"
@@ -263,6 +263,114 @@ def test_js_program_cannot_replace_json_stringify(engine: EngineHarness, lang: s
     assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[0].message
     right = program.replace("return [];", "return [1, 2, 3];")
     assert verdict(engine.score(code_request(lang, right + swap, [assertion(test)]))) == "ACCEPTED"
+
+
+# -- JavaScript and TypeScript: the program shares the test's module (runners/harness/harness.js) ------
+_MPE_JS_TEST = (  # MultiPL-E's shape
+    "const assert = require('node:assert');\n\nfunction test() {\n  let candidate = add_one;\n"
+    "  assert.deepEqual(candidate(1), 2);\n  assert.deepEqual(candidate(5), 6);\n}\n\ntest();\n"
+)
+_HX_JS_TEST = (  # HumanEval-X's shape
+    "const testAddOne = () => {\n  console.assert(add_one(1) === 2);\n"
+    "  console.assert(JSON.stringify([add_one(5)]) === JSON.stringify([6]));\n}\ntestAddOne()\n"
+)
+# ``expected(x)`` reads the test's own text for ``candidate(x), <expected>`` (from wherever the cheat got it)
+_READS = (
+    "function expected(text, x) { const m = String(text).match(new RegExp('candidate\\\\(' + x + '\\\\), (\\\\d+)'));"
+    " return m ? Number(m[1]) : 0; }\n"
+)
+_WRONG = "function add_one(x) { return 0; }\n"
+JS_CHEATS = {
+    # each scored 1.0 before: the test's names resolved to the program's module-level declarations,
+    # the test's text was in /box (and in the module's source), the nonce was in the harness file
+    "shadowed_require": (
+        _WRONG + "function require() { return {deepEqual() {}, strictEqual() {}, equal() {}, ok() {}}; }\n",
+        _MPE_JS_TEST,
+    ),
+    "shadowed_console": (_WRONG + "var console = {assert() {}};\n", _HX_JS_TEST),
+    "shadowed_json": (
+        "function add_one(x) { return x === 1 ? 2 : 0; }\nvar JSON = {stringify() { return ''; }};\n",
+        _HX_JS_TEST,
+    ),
+    "top_level_return": (_WRONG + "return;\n", _MPE_JS_TEST),
+    "array_tojson": (
+        "function add_one(x) { return x === 1 ? 2 : [0]; }\n"
+        "Object.defineProperty(Array.prototype, 'toJSON', {value() { return 1; }});\n",
+        _HX_JS_TEST,
+    ),
+    "reads_its_file": (
+        _READS + "const text = require('fs').readFileSync(__filename, 'utf8');\n"
+        "function add_one(x) { return expected(text, x); }\n",
+        _MPE_JS_TEST,
+    ),
+    "reads_the_module_source": (
+        _READS + "const text = arguments.callee;\nfunction add_one(x) { return expected(text, x); }\n",
+        _MPE_JS_TEST,
+    ),
+    "reads_its_caller": (_READS + "function add_one(x) { return expected(add_one.caller, x); }\n", _MPE_JS_TEST),
+    "reads_stack_functions": (
+        _READS + "function add_one(x) {\n  const prep = Error.prepareStackTrace;\n"
+        "  Error.prepareStackTrace = (e, frames) => frames.map((f) => f.getFunction()).join('\\n');\n"
+        "  const text = new Error().stack; Error.prepareStackTrace = prep; return expected(text, x);\n}\n",
+        _MPE_JS_TEST,
+    ),
+    "other_realms_tostring": (
+        _READS + "let text = '';\ntry { text = require('vm').runInNewContext('Function.prototype.toString')"
+        ".call(arguments.callee); } catch (e) {}\nfunction add_one(x) { return expected(text, x); }\n",
+        _MPE_JS_TEST,
+    ),
+    "forged_nonce": (
+        "const fs = require('fs');\nfor (const f of fs.readdirSync('/box')) {\n"
+        "  const m = fs.readFileSync('/box/' + f, 'utf8').match(/[0-9a-f]{32}/);\n"
+        "  if (m) { fs.writeSync(3, m[0] + ' ok\\n'); process.exit(0); }\n}\n" + _WRONG,
+        _MPE_JS_TEST,
+    ),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(JS_CHEATS))
+def test_js_program_cannot_fake_the_tests_pass(engine: EngineHarness, cheat: str) -> None:
+    program, test = JS_CHEATS[cheat]
+    resp = engine.score(code_request("javascript", program, [assertion(test)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (resp.tests[0].message, resp.tests[0].stderr_head)
+
+
+def test_js_and_ts_tests_and_nonce_are_in_no_file_the_program_reads(engine: EngineHarness) -> None:
+    """Every file the program can open in /box, for both rows (TypeScript's test is built with the
+    program and cut out of the built file): none holds the test's text or a nonce-shaped string."""
+    find = (
+        "const fs = require('fs');\nconst seen = [];\n"
+        "for (const f of fs.readdirSync('/box')) {\n  const t = fs.readFileSync('/box/' + f, 'utf8');\n"
+        "  if (t.includes('zq' + 'xj') || /[0-9a-f]{32}/.test(t)) seen.push(f);\n}\n"
+        "if (seen.length) { throw new Error('found in ' + seen.join(' ')); }\n"
+    )
+    test = "// zqxj\nif (add_one(1) !== 2) { throw new Error('wrong'); }\n"
+    ts_head = "declare var require: any;\n"
+    for lang, program in (
+        ("javascript", find + "function add_one(x) { return x + 1; }\n"),
+        ("typescript", ts_head + find + "function add_one(x: number): number { return x + 1; }\n"),
+    ):
+        resp = engine.score(code_request(lang, program, [assertion(test)]))
+        assert verdict(resp) == "ACCEPTED", (lang, resp.tests[0].message, resp.tests[0].stderr_head)
+        wrong = program.replace("return x + 1", "return x")
+        assert verdict(engine.score(code_request(lang, wrong, [assertion(test)]))) == "RUNTIME_ERROR", lang
+
+
+def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: EngineHarness) -> None:
+    """The test's names are rebound, not the program's: a program with its own `require`-free helpers
+    named like globals, its own `module.exports`, `'use strict'`, prototype methods of its own and
+    sloppy code passes; a test that declares its own `assert` or `console`-named helper still runs."""
+    program = (
+        "'use strict';\nconst Math2 = Math;\nfunction add_one(x) { return Math2.max(x + 1, 0); }\n"
+        "Array.prototype.total = function () { return this.reduce((a, b) => a + b, 0); };\n"
+        "const o = {toJSON() { return 'o'; }};\nmodule.exports = {add_one};\n"
+    )
+    sloppy = "function add_one(x) { y = x + 1; return y; }\nvar JSON2 = JSON;\n"
+    test = _MPE_JS_TEST + "console.assert([1, 2].total() === 3);\nconsole.assert(JSON.stringify(o) === '\"o\"');\n"
+    assert verdict(engine.score(code_request("javascript", program, [assertion(test)]))) == "ACCEPTED"
+    own = "const console = {assert(v) { if (!v) throw new Error('no'); }};\n" + _HX_JS_TEST
+    resp = engine.score(code_request("javascript", sloppy, [assertion(_MPE_JS_TEST), assertion(own)]))
+    assert verdicts(resp) == ["ACCEPTED", "ACCEPTED"], [t.stderr_head for t in resp.tests]
 
 
 # -- Java and C#: the test compares with the returned object's own equals (runners/equality.py) -----------

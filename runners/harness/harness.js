@@ -1,39 +1,160 @@
 // Assertion tests of JavaScript and TypeScript, preloaded with `node -r` before the program.
-// console.assert fails the test (exit 1) instead of printing; it, `console`, the assert module and
-// `JSON` are frozen so the program cannot swap them for no-ops. Only when the main module's top level has run to
-// its end is the run's nonce written to fd 3, the status pipe only the harness reads: process.exit(0)
-// anywhere before that, or a throw, never gets there.
+//
+// The program and the test share one module (the test calls the program's functions by name), so
+// what keeps the program from faking a pass is here:
+// - The run's nonce and the test code come on stdin: a pipe read to its end below, before any
+//   program code runs. Neither is in a file the program can read (TypeScript's test, built with the
+//   program, is cut out of the built file by the runner first).
+// - The test is compiled into the main module after the program, inside strict arrow functions that
+//   bind `require`, `console`, `JSON`, `Math`, ... to the genuine ones (a module-level `var JSON` or
+//   `function require` of the program would shadow them otherwise). Strict functions are never handed
+//   to the program as `fn.caller` or as a stack frame's function, and the module's own source (the
+//   program's `arguments.callee`) reads up to the marker only: the test's text stays unread.
+// - The nonce goes to fd 3 (the status pipe only the harness reads) only when the test code called
+//   its completion with a token nobody else has: a top-level `return` in the program, a throw, or
+//   process.exit(0) anywhere before the test's end never gets there.
+// - console.assert fails the test (exit 1); console, the assert module and JSON are frozen, and
+//   `toJSON` cannot be put on Object.prototype or Array.prototype (it would make every
+//   `JSON.stringify(a) === JSON.stringify(b)` hold). `vm`, `v8` and `inspector` (another realm's
+//   Function.prototype.toString, heap snapshots) cannot be loaded.
 'use strict';
 (() => {
   const fs = require('fs');
   const util = require('util');
   const Module = require('module');
   const assert = require('assert');
+  const vm = require('vm');
+  const crypto = require('crypto');
   const writeSync = fs.writeSync;
   const exit = process.exit.bind(process);
+  const apply = Reflect.apply;
   const compile = Module.prototype._compile;
+  const load = Module._load;
+  const functionToString = Function.prototype.toString;
+  const indexOf = String.prototype.indexOf;
+  const slice = String.prototype.slice;
   const main = require('path').resolve(process.argv[1]);
+  const MARK = '"@sandbox-test@";';
+  // stdin: the nonce's line, then the test code.
+  const input = fs.readFileSync(0, 'utf8');
+  const cut = input.indexOf('\n');
+  if (cut < 0) {
+    writeSync(2, 'the assertion harness got no nonce on stdin\n');
+    exit(1);
+  }
+  const nonce = input.slice(0, cut);
+  const test = input.slice(cut + 1);
+  const token = crypto.randomBytes(16).toString('hex');
+
+  const fail = (text) => {
+    writeSync(2, text + '\n');
+    exit(1);
+  };
   const consoleAssert = (value, ...message) => {
-    if (!value) {
-      writeSync(2, 'Assertion failed' + (message.length ? ': ' + util.format(...message) : '') + '\n');
-      exit(1);
-    }
+    if (!value) fail('Assertion failed' + (message.length ? ': ' + util.format(...message) : ''));
   };
   Object.defineProperty(console, 'assert', { value: consoleAssert, writable: false, configurable: false });
   Object.defineProperty(globalThis, 'console', { value: console, writable: false, configurable: false });
   Object.freeze(assert.strict);
   Object.freeze(assert);
-  // HumanEval-X's tests compare JSON.stringify(result) with JSON.stringify(expected): a program's
-  // `JSON.stringify = () => ''` would make every such comparison hold.
   Object.freeze(JSON);
   Object.defineProperty(globalThis, 'JSON', { value: JSON, writable: false, configurable: false });
+  for (const proto of [Object.prototype, Array.prototype]) {
+    Object.defineProperty(proto, 'toJSON', { value: undefined, writable: false, configurable: false });
+  }
+  Object.defineProperty(Function.prototype, 'toString', {
+    value: function toString() {
+      const text = apply(functionToString, this, []);
+      const at = apply(indexOf, text, [MARK]);
+      return at < 0 ? text : apply(slice, text, [0, at]);
+    },
+    writable: false,
+    configurable: false,
+  });
+  const refused = new Set(['vm', 'v8', 'inspector', 'node:vm', 'node:v8', 'node:inspector']);
+  Module._load = function (request, ...rest) {
+    if (typeof request === 'string' && refused.has(request)) {
+      throw new Error(`module '${request}' is not available in assertion tests`);
+    }
+    return apply(load, this, [request, ...rest]);
+  };
+  Object.defineProperty(Module, '_load', { writable: false, configurable: false });
+  for (const name of ['binding', '_linkedBinding']) {
+    Object.defineProperty(process, name, {
+      value: () => {
+        throw new Error(`process.${name} is not available in assertion tests`);
+      },
+      writable: false,
+      configurable: false,
+    });
+  }
+
+  // What the test's names mean: the genuine objects, whatever the program declared at module level.
+  const genuine = {
+    require: Module.createRequire(main),
+    console,
+    JSON,
+    Math,
+    Object,
+    Array,
+    Number,
+    String,
+    Boolean,
+    Symbol,
+    BigInt,
+    Set,
+    Map,
+    Date,
+    RegExp,
+    Promise,
+    Reflect,
+    Error,
+    TypeError,
+    RangeError,
+    isNaN,
+    isFinite,
+    parseInt,
+    parseFloat,
+    process,
+    Buffer,
+    globalThis,
+    undefined: void 0,
+  };
+  let finished = false;
+  const sandbox = Object.freeze(
+    Object.assign(Object.create(null), {
+      genuine: Object.freeze(Object.assign(Object.create(null), genuine)),
+      finish(given) {
+        if (given === token) finished = true;
+      },
+    })
+  );
+  const names = Object.keys(genuine).join(', ');
+  const withTest = (program, test) =>
+    program +
+    '\n;' +
+    MARK +
+    '\n(() => { "use strict"; const { ' +
+    names +
+    ' } = this.__sandbox.genuine; const finish = this.__sandbox.finish; (() => {\n' +
+    test +
+    '\n})(); finish("' +
+    token +
+    '"); })();\n';
+
   let done = false;
   Module.prototype._compile = function (content, filename) {
-    const result = compile.call(this, content, filename);
-    if (filename === main && !done) {
-      done = true;
-      writeSync(3, '@NONCE@ ok\n');
+    if (filename !== main || done) return apply(compile, this, [content, filename]);
+    done = true;
+    const source = withTest(content, test);
+    try {
+      new vm.Script(Module.wrap(source), { filename });
+    } catch (error) {
+      fail(`the test code does not compile with the program: ${error && error.message}`);
     }
+    Object.defineProperty(this.exports, '__sandbox', { value: sandbox, writable: false, configurable: false });
+    const result = apply(compile, this, [source, filename]);
+    if (finished) writeSync(3, nonce + ' ok\n');
     return result;
   };
 })();
