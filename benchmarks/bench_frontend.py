@@ -14,6 +14,9 @@ this process, so the client's CPU is never counted:
   (``Engine.score`` in this process, 2 x pool size in flight).
 - ``grpo``: 64 prompts x 16 samples, a quarter of each group duplicates of the others, on a service
   with the result cache on and one with it off.
+- ``floor``: the same loads against ``benchmarks/frontend_floor.py``, servers on the same libraries
+  (grpc.aio + protobuf, aiohttp) that decode each request and answer at once: what a Python front end
+  pays per sample before it does anything, beside the test-double ceiling of the real one.
 
 This machine is shared: compare figures of the same run, and read the load average printed with them.
 """
@@ -68,6 +71,18 @@ class Server:
 
 
 CODE: dict[str, str] = {}  # label -> PYTHONPATH of the code a server runs ("this": this checkout)
+
+
+def start_floor() -> Server:
+    argv = [sys.executable, str(HERE / "frontend_floor.py")]
+    env = {**os.environ, "PYTHONPATH": CODE["this"]}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if not line or line[0] != "ready":
+        proc.kill()
+        raise SystemExit(f"the floor server did not come up: {line}")
+    return Server(proc, int(line[1]), int(line[2]))
 
 
 def start_server(
@@ -233,7 +248,7 @@ async def main() -> None:
     )
     parser.add_argument("--n", type=int, default=3000, help="samples per measured row")
     parser.add_argument("--pool-size", type=int, default=2)
-    parser.add_argument("--sections", default="cpu,ceiling,http,grpo")
+    parser.add_argument("--sections", default="cpu,ceiling,http,grpo,floor")
     parser.add_argument("--front-ends", type=int, default=2, help="front ends of the last ceiling row")
     parser.add_argument(
         "--baseline",
@@ -284,6 +299,14 @@ async def main() -> None:
         try:
             show(f"[this] {fronts} front ends, gRPC", await measured(server, grpc_load, 4 * args.n, 0))
             show(f"[this] {fronts} front ends, HTTP", await measured(server, http_load, args.n, 1_000_000))
+        finally:
+            server.stop()
+    if "floor" in sections:
+        print("floor: the libraries alone (decode, answer at once; no validation, cache, admission, Ray):")
+        server = start_floor()
+        try:
+            show("[floor] gRPC ScoreStream, window 256", await measured(server, grpc_load, 4 * args.n, 0))
+            show("[floor] HTTP /run_code, 32 in flight", await measured(server, http_load, args.n, 1_000_000))
         finally:
             server.stop()
     if "grpo" in sections:

@@ -307,7 +307,10 @@ JS_CHEATS = {
         _READS + "const text = arguments.callee;\nfunction add_one(x) { return expected(text, x); }\n",
         _MPE_JS_TEST,
     ),
-    "reads_its_caller": (_READS + "function add_one(x) { return expected(add_one.caller, x); }\n", _MPE_JS_TEST),
+    "reads_its_caller": (
+        _READS + "function add_one(x) { return expected(add_one.caller, x); }\n",
+        _MPE_JS_TEST,
+    ),
     "reads_stack_functions": (
         _READS + "function add_one(x) {\n  const prep = Error.prepareStackTrace;\n"
         "  Error.prepareStackTrace = (e, frames) => frames.map((f) => f.getFunction()).join('\\n');\n"
@@ -332,7 +335,10 @@ JS_CHEATS = {
 def test_js_program_cannot_fake_the_tests_pass(engine: EngineHarness, cheat: str) -> None:
     program, test = JS_CHEATS[cheat]
     resp = engine.score(code_request("javascript", program, [assertion(test)]))
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (resp.tests[0].message, resp.tests[0].stderr_head)
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+    )
 
 
 def test_js_and_ts_tests_and_nonce_are_in_no_file_the_program_reads(engine: EngineHarness) -> None:
@@ -366,7 +372,10 @@ def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: Engine
         "const o = {toJSON() { return 'o'; }};\nmodule.exports = {add_one};\n"
     )
     sloppy = "function add_one(x) { y = x + 1; return y; }\nvar JSON2 = JSON;\n"
-    test = _MPE_JS_TEST + "console.assert([1, 2].total() === 3);\nconsole.assert(JSON.stringify(o) === '\"o\"');\n"
+    test = (
+        _MPE_JS_TEST
+        + "console.assert([1, 2].total() === 3);\nconsole.assert(JSON.stringify(o) === '\"o\"');\n"
+    )
     assert verdict(engine.score(code_request("javascript", program, [assertion(test)]))) == "ACCEPTED"
     own = "const console = {assert(v) { if (!v) throw new Error('no'); }};\n" + _HX_JS_TEST
     resp = engine.score(code_request("javascript", sloppy, [assertion(_MPE_JS_TEST), assertion(own)]))
