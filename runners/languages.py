@@ -53,6 +53,10 @@ class AssertionSpec:
             program must be kept from changing the test code (C, C++: ``runners/c_family.py``).
         stdin: the harness reads the run's nonce and then the test code from stdin (a pipe), so
             neither is in a file the program can read; the built source is the program alone.
+        source_on_stdin: the interpreter reads the built source (program, test, nonce) from stdin
+            (``-``) and ``/box`` is emptied before the run (after the syntax check): the whole is read
+            before any of it runs (Ruby, Lua; not Perl's or Bash's incremental reading). A row with an
+            artifact keeps only the artifact in ``/box`` for the run, without this.
         split_mark: with ``stdin``, the test is built with the program after this marker (it is
             ``between``; TypeScript, whose test needs the program's types), and the runner cuts it out
             of the built file before the run.
@@ -68,6 +72,7 @@ class AssertionSpec:
     check: Callable[[str, str], str | None] | None = None
     compose: Callable[[str, str, str], str] | None = None
     stdin: bool = False
+    source_on_stdin: bool = False
     split_mark: str = ""
 
 
@@ -421,8 +426,13 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         version_label="sandbox.php.version",
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
-            files=(("{name}_harness.php", _harness("harness.php")),),
-            run_argv=(*_PHP, "-d", "auto_append_file=/box/{name}_harness.php", "/box/{name}.php"),
+            # The test code runs in PHP mode whatever mode the program ended in (`?>` there had made
+            # the test text output, never run), and the nonce is written by a statement after it, not
+            # by an auto_append_file that a top-level `return` or an unterminated comment still reaches.
+            between="?>\n<?php\n",
+            after="?>\n<?php\n\\file_put_contents('php://fd/3', \"@NONCE@ ok\\n\");\n",
+            run_argv=_PHP,
+            source_on_stdin=True,
         ),
     ),
     LanguageSpec(
@@ -434,6 +444,8 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         aliases=("rb",),
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
+            run_argv=("/usr/bin/ruby", "-"),
+            source_on_stdin=True,
             # test/unit runs its tests in an at_exit hook, after this would have run: run them here.
             after=(
                 "if defined?(Test::Unit::AutoRunner) && Test::Unit::AutoRunner.need_auto_run?\n"
@@ -478,6 +490,8 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         version_label="sandbox.lua.version",
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
+            run_argv=("/usr/bin/lua5.4", "-"),
+            source_on_stdin=True,
             # luaunit's tests end with os.exit(lu.LuaUnit.run()) at the top level of the test code: a
             # successful exit from there (and only from there: not from a function the program defined)
             # counts as the end. The program's own top level ran before this, with the real os.exit.

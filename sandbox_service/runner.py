@@ -570,13 +570,23 @@ class Runner:
                 {"op": "write", "files": [{"name": n} for n, _ in files]},
                 [t.encode() for _, t in files],
             )
+        # What the program may read in /box holds neither the test's text nor the nonce (where the
+        # row allows): JS/TS get both on stdin, Ruby/Lua their whole source, a built row its artifact.
         stdin = b""
-        if how.stdin:  # the nonce and the test code reach the harness on a pipe, in no file
+        if how.stdin:
             nonce = secrets.token_hex(16)
             test = kind.code
             if how.split_mark:
                 test = await self._split_built_test(lease, spec, how, name, values, files_for, build)
             stdin = f"{nonce}\n{test}".encode()
+        elif how.source_on_stdin:
+            stdin = files_for(nonce)[0][0][1].encode()
+            await self._call(lease, {"op": "clear"}, [])
+        elif argv is not None and spec.artifact:
+            artifact, data = await self._built(lease, spec, name, values, build)
+            await self._call(
+                lease, {"op": "write", "clear": True, "files": [{"name": artifact, "mode": 0o755}]}, [data]
+            )
         raw = await self._exec(
             lease,
             cpu_ms=lim.time_limit_ms,
@@ -594,6 +604,15 @@ class Runner:
             outcome.message = "the test code did not run to its end (the program exited early)"
         return outcome, None, False
 
+    async def _built(
+        self, lease: Lease, spec: LanguageSpec, name: str, values: dict[str, str], build: Build
+    ) -> tuple[str, bytes]:
+        """The name and bytes of the artifact ``build`` left in ``/box`` (read back unless cached)."""
+        assert spec.artifact is not None
+        artifact = spec.artifact.format(name=name, **values)
+        data = build.artifact if build.artifact is not None else (await self._read(lease, [artifact]))[0]
+        return artifact, data
+
     async def _split_built_test(
         self,
         lease: Lease,
@@ -606,9 +625,7 @@ class Runner:
     ) -> str:
         """The built test code of a ``split_mark`` row, cut out of the built file: ``/box`` is left
         with the harness and the built program alone (no source, no test), which the program may read."""
-        assert spec.artifact is not None
-        artifact = spec.artifact.format(name=name, **values)
-        data = build.artifact if build.artifact is not None else (await self._read(lease, [artifact]))[0]
+        artifact, data = await self._built(lease, spec, name, values, build)
         text = data.decode("utf-8", "replace")
         at = text.rfind(how.split_mark)  # the program's own text comes before the test's
         if at < 0:  # not the build we made: nothing would be tested

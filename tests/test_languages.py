@@ -382,6 +382,89 @@ def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: Engine
     assert verdicts(resp) == ["ACCEPTED", "ACCEPTED"], [t.stderr_head for t in resp.tests]
 
 
+# Programs that look through every file in /box for the marker the test code carries in a comment
+# (the marker is built at run time, so the program's own text and binary never hold it) and fail if found.
+_BOX_SCANS = {
+    "ruby": (
+        "Dir.glob('/box/*').each { |f| t = (File.binread(f) rescue next)\n"
+        "  raise 'found in ' + f if t.include?('zq' + 'xj') || t =~ /[0-9a-f]{32}/ }\ndef add_one(x) x + 1 end\n",
+        "# zqxj\nraise 'wrong' unless add_one(1) == 2\n",
+    ),
+    "php": (
+        "<?php\nforeach (glob('/box/*') as $f) { $t = @file_get_contents($f);\n"
+        "  if ($t !== false && (strpos($t, 'zq' . 'xj') !== false || preg_match('/[0-9a-f]{32}/', $t))) { throw new Exception(\"found in $f\"); } }\n"
+        "function add_one($x) { return $x + 1; }\n",
+        "// zqxj\nif (add_one(1) !== 2) { throw new Exception('wrong'); }\n",
+    ),
+    "lua": (
+        "for f in io.popen('ls /box'):lines() do local h = io.open('/box/' .. f, 'rb')\n"
+        "  if h then local t = h:read('a'); h:close()\n"
+        "    if t:find('zq' .. 'xj', 1, true) or t:find(string.rep('[0-9a-f]', 32)) then error('found in ' .. f) end end end\n"
+        "function add_one(x) return x + 1 end\n",
+        "-- zqxj\nassert(add_one(1) == 2)\n",
+    ),
+    "c": (
+        "#include <dirent.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+        "static volatile char one = 1;\n"
+        "static int holds(const char *path) {\n  char m[4]; static char b[1 << 22];\n"
+        '  for (int j = 0; j < 4; j++) m[j] = "ypwi"[j] + one;\n'
+        '  FILE *f = fopen(path, "rb"); if (!f) return 0;\n  size_t n = fread(b, 1, sizeof b, f); fclose(f);\n'
+        "  for (size_t i = 0; i + 4 <= n; i++)\n"
+        "    if (b[i] == m[0] && b[i + 1] == m[1] && b[i + 2] == m[2] && b[i + 3] == m[3]) return 1;\n"
+        "  return 0;\n}\n"
+        "int add_one(int x) {\n"
+        '  DIR *d = opendir("/box"); struct dirent *e; char p[600];\n'
+        "  while ((e = readdir(d))) {\n"
+        '    snprintf(p, sizeof p, "/box/%s", e->d_name);\n'
+        "    if (e->d_name[0] != '.' && holds(p)) { fprintf(stderr, \"found in %s\\n\", p); abort(); }\n"
+        "  }\n  return x + 1;\n}\n",
+        "/* zqxj */\nint main(void) { return add_one(1) == 2 ? 0 : 1; }\n",
+    ),
+}
+
+
+_PHP_TEST = (  # MultiPL-E's shape
+    "function candidate(...$args) {\n    return add_one(...$args);\n}\n\n"
+    'function test(): void {\n    if (candidate(1) !== 2) { throw new Exception("Test failed!"); }\n}\n\ntest();\n'
+)
+PHP_CHEATS = {
+    # each scored 1.0 before: the nonce came from an auto_append_file, which runs whenever the main
+    # script ends without exit() or an exception, whether or not the test code ran
+    "closing_tag": "<?php\nfunction add_one($x) { return 0; }\n?>\n",  # the test became output text
+    "top_level_return": "<?php\nfunction add_one($x) { return 0; }\nreturn;\n",
+    "unterminated_comment": "<?php\nfunction add_one($x) { return 0; }\n/*\n",
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
+def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str) -> None:
+    resp = engine.score(code_request("php", PHP_CHEATS[cheat], [assertion(_PHP_TEST)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), resp.tests[0].message
+
+
+def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarness) -> None:
+    right = "<?php\nfunction add_one($x) { return $x + 1; }\n"
+    for program in (right, right + "?>\n", right + "?>\n<p>some html</p>\n", right + "// a comment"):
+        resp = engine.score(code_request("php", program, [assertion(_PHP_TEST)]))
+        assert verdict(resp) == "ACCEPTED", (program, resp.tests[0].message, resp.tests[0].stderr_head)
+
+
+@pytest.mark.parametrize("lang", sorted(_BOX_SCANS))
+def test_the_test_code_is_in_no_file_of_box_when_the_program_runs(engine: EngineHarness, lang: str) -> None:
+    """A program that reads the test's text can answer with its expected values, and one that reads
+    the nonce can write it to fd 3 and exit. Ruby, Lua and PHP read their whole source from stdin
+    (``/box`` emptied after the syntax check; nor is a nonce-shaped string left there); a built row
+    keeps only its artifact in ``/box`` for the run (the C row stands for them: one code path; its
+    nonce is in the binary, README)."""
+    program, test = _BOX_SCANS[lang]
+    resp = engine.score(code_request(lang, program, [assertion(test)]))
+    assert verdict(resp) == "ACCEPTED", (
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+        resp.compile_output,
+    )
+
+
 # -- Java and C#: the test compares with the returned object's own equals (runners/equality.py) -----------
 _JAVA_TEST = (
     "public class Main {\n    public static void main(String[] args) {\n        Solution s = new Solution();\n"
