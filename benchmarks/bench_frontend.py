@@ -73,16 +73,25 @@ class Server:
 CODE: dict[str, str] = {}  # label -> PYTHONPATH of the code a server runs ("this": this checkout)
 
 
-def start_floor() -> Server:
-    argv = [sys.executable, str(HERE / "frontend_floor.py")]
-    env = {**os.environ, "PYTHONPATH": CODE["this"]}
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def launch(argv: list[str], env: dict[str, str]) -> Server:
+    """Start a server script that prints ``ready <grpc port> <http port>`` once serving."""
+    proc = subprocess.Popen(
+        [sys.executable, *argv],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().split()
     if not line or line[0] != "ready":
         proc.kill()
-        raise SystemExit(f"the floor server did not come up: {line}")
+        raise SystemExit(f"{argv[0]} did not come up: {line}")
     return Server(proc, int(line[1]), int(line[2]))
+
+
+def start_floor() -> Server:
+    return launch([str(HERE / "frontend_floor.py")], {"PYTHONPATH": CODE["this"]})
 
 
 def start_server(
@@ -92,19 +101,10 @@ def start_server(
     extra: list[str] | None = None,
     code: str = "this",
 ) -> Server:
-    env = {**(env or {}), "PYTHONPATH": CODE[code]}
-    argv = [sys.executable, str(HERE / "frontend_server.py"), "--pool-size", str(pool_size), *(extra or [])]
+    argv = [str(HERE / "frontend_server.py"), "--pool-size", str(pool_size), *(extra or [])]
     if instant:
         argv.append("--instant")
-    proc = subprocess.Popen(
-        argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline().split()
-    if not line or line[0] != "ready":
-        proc.kill()
-        raise SystemExit(f"the server did not come up: {line}")
-    return Server(proc, int(line[1]), int(line[2]))
+    return launch(argv, {**(env or {}), "PYTHONPATH": CODE[code]})
 
 
 def tree(pid: int) -> dict[str, list[psutil.Process]]:
