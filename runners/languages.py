@@ -54,8 +54,8 @@ class AssertionSpec:
         stdin: the harness reads the run's nonce and then the test code from stdin (a pipe), so
             neither is in a file the program can read; the built source is the program alone.
         source_on_stdin: the interpreter reads the built source (program, test, nonce) from stdin
-            (``-``) and ``/box`` is emptied before the run (after the syntax check): the whole is read
-            before any of it runs (Ruby, Lua; not Perl's or Bash's incremental reading). A row with an
+            and ``/box`` is emptied before the run (after the syntax check): the whole is read before any
+            of it runs (Ruby, Lua, PHP; Perl through a reader, not Bash, which reads as it runs). A row with an
             artifact keeps only the artifact in ``/box`` for the run, without this.
         split_mark: with ``stdin``, the test is built with the program after this marker (it is
             ``between``; TypeScript, whose test needs the program's types), and the runner cuts it out
@@ -141,6 +141,9 @@ _JAVAC = (
 _JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
 #: Where TypeScript's built program ends and its test code begins (``harness.js`` splits there).
 _TS_TEST_MARK = '"@sandbox-test@";'
+_PERL_FROM_STDIN = (  # braces doubled: argv parts are format()ted
+    'eval("#line 1 \\"prog.pl\\"\\n" . do {{ local $/; <STDIN> }}); if ($@) {{ print STDERR $@; exit 255 }}'
+)
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
     "/usr/bin/env",
@@ -476,6 +479,11 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         aliases=("pl",),
         test_kinds=STDIO_ASSERT,
         assertion=AssertionSpec(
+            # Perl reads a script as it compiles it (a BEGIN block could read the rest of stdin), so
+            # the source on stdin is read whole, into no variable the program could name, and then
+            # compiled and run: `return` at its top level, like a die, skips the test's end.
+            run_argv=("/usr/bin/perl", "-e", _PERL_FROM_STDIN),
+            source_on_stdin=True,
             after=(
                 ";{ open(my $sandbox_status, '>&=', 3) or die \"status: $!\";"
                 ' print {$sandbox_status} "@NONCE@ ok\\n"; close($sandbox_status) or die; }\n'

@@ -396,6 +396,13 @@ _BOX_SCANS = {
         "function add_one($x) { return $x + 1; }\n",
         "// zqxj\nif (add_one(1) !== 2) { throw new Exception('wrong'); }\n",
     ),
+    "perl": (
+        "BEGIN { local $/; my $rest = <STDIN>; die 'read the rest of stdin' if defined $rest && length $rest }\n"
+        "for my $f (glob('/box/*')) { open(my $h, '<', $f) or next; local $/; my $t = <$h>;\n"
+        "  die \"found in $f\" if index($t, 'zq' . 'xj') >= 0 || $t =~ /[0-9a-f]{32}/ }\n"
+        "sub add_one { return $_[0] + 1 }\n",
+        "# zqxj\ndie 'wrong' unless add_one(1) == 2;\n",
+    ),
     "lua": (
         "for f in io.popen('ls /box'):lines() do local h = io.open('/box/' .. f, 'rb')\n"
         "  if h then local t = h:read('a'); h:close()\n"
@@ -436,6 +443,19 @@ PHP_CHEATS = {
 }
 
 
+def test_perl_top_level_return_skips_the_tests_end(engine: EngineHarness) -> None:
+    """Perl's source runs in a string eval (read from stdin whole): `return` at its top level leaves
+    it, before the test code and the statement that writes the nonce."""
+    program = "sub add_one { return 0 }\nreturn;\n"
+    test = "die 'wrong' unless add_one(1) == 2;\n"
+    resp = engine.score(code_request("perl", program, [assertion(test)]))
+    assert verdict(resp) == "WRONG_ANSWER", resp.tests[0].message
+    right = "use strict;\nuse warnings;\nsub add_one { my ($x) = @_; return $x + 1 }\n"
+    resp = engine.score(code_request("perl", right, [assertion(test), assertion(test.replace("2", "3"))]))
+    assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], [t.stderr_head for t in resp.tests]
+    assert "prog.pl line 1" in resp.tests[1].stderr_head or "prog.pl line" in resp.tests[1].stderr_head
+
+
 @pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
 def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str) -> None:
     resp = engine.score(code_request("php", PHP_CHEATS[cheat], [assertion(_PHP_TEST)]))
@@ -452,7 +472,7 @@ def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarnes
 @pytest.mark.parametrize("lang", sorted(_BOX_SCANS))
 def test_the_test_code_is_in_no_file_of_box_when_the_program_runs(engine: EngineHarness, lang: str) -> None:
     """A program that reads the test's text can answer with its expected values, and one that reads
-    the nonce can write it to fd 3 and exit. Ruby, Lua and PHP read their whole source from stdin
+    the nonce can write it to fd 3 and exit. Ruby, Lua, PHP and Perl read their whole source from stdin
     (``/box`` emptied after the syntax check; nor is a nonce-shaped string left there); a built row
     keeps only its artifact in ``/box`` for the run (the C row stands for them: one code path; its
     nonce is in the binary, README)."""
