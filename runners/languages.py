@@ -54,9 +54,9 @@ class AssertionSpec:
         stdin: the harness reads the run's nonce and then the test code from stdin (a pipe), so
             neither is in a file the program can read; the built source is the program alone.
         source_on_stdin: the interpreter reads the built source (program, test, nonce) from stdin
-            and ``/box`` is emptied before the run (after the syntax check): the whole is read before any
-            of it runs (Ruby, Lua, PHP; Perl through a reader, not Bash, which reads as it runs). A row with an
-            artifact keeps only the artifact in ``/box`` for the run, without this.
+            and ``/box`` is emptied before the run (after the syntax check): the whole is read before
+            any of it runs (Ruby, Lua, PHP; Perl through a reader; not Bash, which reads as it runs).
+            A row with an artifact keeps only the artifact in ``/box`` for the run, without this.
         split_mark: with ``stdin``, the test is built with the program after this marker (it is
             ``between``; TypeScript, whose test needs the program's types), and the runner cuts it out
             of the built file before the run.
