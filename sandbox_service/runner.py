@@ -570,8 +570,9 @@ class Runner:
                 {"op": "write", "files": [{"name": n} for n, _ in files]},
                 [t.encode() for _, t in files],
             )
-        # What the program may read in /box holds neither the test's text nor the nonce (where the
-        # row allows): JS/TS get both on stdin, Ruby/Lua their whole source, a built row its artifact.
+        # What the program may read in /box holds neither the test's text nor (where the row allows)
+        # the nonce: JS/TS get both on stdin, Ruby/Lua/PHP/Perl their whole source, a built row keeps
+        # its artifact alone (its nonce is in it: README).
         stdin = b""
         if how.stdin:
             nonce = secrets.token_hex(16)
