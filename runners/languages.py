@@ -55,7 +55,7 @@ class AssertionSpec:
             neither is in a file the program can read; the built source is the program alone.
         source_on_stdin: the interpreter reads the built source (program, test, nonce) from stdin
             and ``/box`` is emptied before the run (after the syntax check): the whole is read before
-            any of it runs (Ruby, Lua, PHP; Perl through a reader; not Bash, which reads as it runs).
+            any of it runs (Ruby, Lua, PHP; Perl and Bash, which read as they run, through a reader).
             A row with an artifact keeps only the artifact in ``/box`` for the run, without this.
         split_mark: with ``stdin``, the test is built with the program after this marker (it is
             ``between``; TypeScript, whose test needs the program's types), and the runner cuts it out
@@ -468,7 +468,13 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         version_label="sandbox.bash.version",
         aliases=("sh", "shell"),
         test_kinds=STDIO_ASSERT,
-        assertion=AssertionSpec(after="builtin printf '%s ok\\n' @NONCE@ >&3\n"),
+        assertion=AssertionSpec(
+            # Bash reads a script as it runs it: the source on stdin is read whole first, into no
+            # variable (a command substitution), then eval'd.
+            run_argv=("/bin/bash", "-c", 'eval "$(/bin/cat)"'),
+            source_on_stdin=True,
+            after="builtin printf '%s ok\\n' @NONCE@ >&3\n",
+        ),
     ),
     LanguageSpec(
         name="perl",

@@ -396,6 +396,12 @@ _BOX_SCANS = {
         "function add_one($x) { return $x + 1; }\n",
         "// zqxj\nif (add_one(1) !== 2) { throw new Exception('wrong'); }\n",
     ),
+    "bash": (
+        'for f in /box/*; do [ -f "$f" ] || continue\n'
+        '  if grep -qa -e "zq""xj" -e \'[0-9a-f]\\{32\\}\' "$f"; then echo "found in $f" >&2; exit 1; fi; done\n'
+        "add_one() { echo $(( $1 + 1 )); }\n",
+        '# zqxj\n[ "$(add_one 1)" = 2 ] || exit 1\n',
+    ),
     "perl": (
         "BEGIN { local $/; my $rest = <STDIN>; die 'read the rest of stdin' if defined $rest && length $rest }\n"
         "for my $f (glob('/box/*')) { open(my $h, '<', $f) or next; local $/; my $t = <$h>;\n"
@@ -472,7 +478,7 @@ def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarnes
 @pytest.mark.parametrize("lang", sorted(_BOX_SCANS))
 def test_the_test_code_is_in_no_file_of_box_when_the_program_runs(engine: EngineHarness, lang: str) -> None:
     """A program that reads the test's text can answer with its expected values, and one that reads
-    the nonce can write it to fd 3 and exit. Ruby, Lua, PHP and Perl read their whole source from stdin
+    the nonce can write it to fd 3 and exit. Ruby, Lua, PHP, Perl and Bash read their whole source from stdin
     (``/box`` emptied after the syntax check; nor is a nonce-shaped string left there); a built row
     keeps only its artifact in ``/box`` for the run (the C row stands for them: one code path; its
     nonce is in the binary, README)."""
