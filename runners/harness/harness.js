@@ -5,11 +5,15 @@
 // - The run's nonce and the test code come on stdin: a pipe read to its end below, before any
 //   program code runs. Neither is in a file the program can read (TypeScript's test, built with the
 //   program, is cut out of the built file by the runner first).
-// - The test is compiled into the main module after the program, inside strict arrow functions that
-//   bind `require`, `console`, `JSON`, `Math`, ... to the genuine ones (a module-level `var JSON` or
-//   `function require` of the program would shadow them otherwise). Strict functions are never handed
-//   to the program as `fn.caller` or as a stack frame's function, and the module's own source (the
-//   program's `arguments.callee`) reads up to the marker only: the test's text stays unread.
+// - The test is compiled into the main module after the program, inside arrow functions that bind
+//   `require`, `console`, `JSON`, `Math`, ... to the genuine ones (a module-level `var JSON` or
+//   `function require` of the program would shadow them otherwise). The module's own source (the
+//   program's `arguments.callee`) reads up to the marker only, and a function of the test's (as
+//   `fn.caller` or a stack frame's function) as native code: the test's text stays unread.
+// - Math, JSON, Reflect and the constructors' statics (Array.isArray, Object.keys, ...) are frozen;
+//   the test's `require` answers `assert` and `util` from modules loaded before the program (the
+//   loader's require, resolve and load are fixed); listeners for a process's failure or exit, and
+//   process.emit/exitCode/reallyExit, cannot be changed.
 // - The nonce goes to fd 3 (the status pipe only the harness reads) only when the test code called
 //   its completion with a token nobody else has: a top-level `return` in the program, a throw, or
 //   process.exit(0) anywhere before the test's end never gets there.
@@ -62,23 +66,78 @@
   for (const proto of [Object.prototype, Array.prototype]) {
     Object.defineProperty(proto, 'toJSON', { value: undefined, writable: false, configurable: false });
   }
+  let hidden = ''; // the test and its wrapper, once composed
   Object.defineProperty(Function.prototype, 'toString', {
     value: function toString() {
       const text = apply(functionToString, this, []);
       const at = apply(indexOf, text, [MARK]);
-      return at < 0 ? text : apply(slice, text, [0, at]);
+      if (at >= 0) return apply(slice, text, [0, at]); // the module itself: up to the test
+      if (hidden && apply(indexOf, hidden, [text]) >= 0) return 'function () { [native code] }';
+      return text;
     },
     writable: false,
     configurable: false,
   });
-  const refused = new Set(['vm', 'v8', 'inspector', 'node:vm', 'node:v8', 'node:inspector']);
+  // The builtins the test's names and modules mean: the statics are frozen before the program runs
+  // (`Math.abs = () => 0` would make every float comparison hold), and the modules a test requires
+  // come from here, not through a loader or cache the program may have changed.
+  for (const namespace of [Math, Reflect, Object, Array, Number, String, Boolean, Symbol, BigInt, Set, Map, Date, RegExp, Promise]) {
+    Object.freeze(namespace);
+  }
+  const modules = Object.create(null);
+  for (const id of ['assert', 'assert/strict', 'util']) {
+    modules[id] = modules['node:' + id] = require(id);
+  }
+  Object.freeze(util);
+  const refused = Object.create(null);
+  for (const id of ['vm', 'v8', 'inspector']) refused[id] = refused['node:' + id] = true;
+  const builtinId = (request) => (typeof request === 'string' ? request : '');
   Module._load = function (request, ...rest) {
-    if (typeof request === 'string' && refused.has(request)) {
+    if (refused[builtinId(request)] === true) {
       throw new Error(`module '${request}' is not available in assertion tests`);
     }
     return apply(load, this, [request, ...rest]);
   };
-  Object.defineProperty(Module, '_load', { writable: false, configurable: false });
+  for (const [owner, name] of [[Module, '_load'], [Module, '_resolveFilename'], [Module.prototype, 'require'], [Module.prototype, 'load']]) {
+    Object.defineProperty(owner, name, { writable: false, configurable: false });
+  }
+  // A test's asynchronous failure must end the run non-zero: the program may not catch it, nor turn
+  // the exit status back into 0 on the way out (an 'exit' listener setting exitCode, reallyExit(0)).
+  const guarded = new Set(['unhandledRejection', 'uncaughtException', 'uncaughtExceptionMonitor']);
+  const has = Set.prototype.has;
+  for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener']) {
+    const original = process[method];
+    Object.defineProperty(process, method, {
+      value: function (event, ...rest) {
+        if (apply(has, guarded, [event])) throw new Error(`process.${method}('${String(event)}') is not available in assertion tests`);
+        return apply(original, this, [event, ...rest]);
+      },
+      writable: false,
+      configurable: false,
+    });
+  }
+  let exitCode = process.exitCode;
+  Object.defineProperty(process, 'exitCode', {
+    get: () => exitCode,
+    set: (value) => {
+      if (!exitCode || value) exitCode = value; // once failed, never 0 again
+    },
+    configurable: false,
+  });
+  const reallyExit = process.reallyExit;
+  Object.defineProperty(process, 'reallyExit', {
+    value: (code) => apply(reallyExit, process, [exitCode && !code ? exitCode : code]),
+    writable: false,
+    configurable: false,
+  });
+  Object.defineProperty(process, 'emit', { writable: false, configurable: false });
+  Object.defineProperty(process, 'setUncaughtExceptionCaptureCallback', {
+    value: () => {
+      throw new Error('process.setUncaughtExceptionCaptureCallback is not available in assertion tests');
+    },
+    writable: false,
+    configurable: false,
+  });
   for (const name of ['binding', '_linkedBinding']) {
     Object.defineProperty(process, name, {
       value: () => {
@@ -90,8 +149,9 @@
   }
 
   // What the test's names mean: the genuine objects, whatever the program declared at module level.
+  const loaderRequire = Module.createRequire(main);
   const genuine = {
-    require: Module.createRequire(main),
+    require: (id) => (typeof id === 'string' && modules[id] !== undefined ? modules[id] : loaderRequire(id)),
     console,
     JSON,
     Math,
@@ -130,23 +190,25 @@
     })
   );
   const names = Object.keys(genuine).join(', ');
-  const withTest = (program, test) =>
-    program +
-    '\n;' +
+  // The test runs as it was written (sloppy unless it says otherwise); its functions' text, which
+  // the program could reach as `fn.caller` or a stack frame's function, reads as native code.
+  const wrapped =
     MARK +
-    '\n(() => { "use strict"; const { ' +
+    '\n(() => { const { ' +
     names +
     ' } = this.__sandbox.genuine; const finish = this.__sandbox.finish; (() => {\n' +
     test +
     '\n})(); finish("' +
     token +
     '"); })();\n';
+  const withTest = (program) => program + '\n;' + wrapped;
 
   let done = false;
   Module.prototype._compile = function (content, filename) {
     if (filename !== main || done) return apply(compile, this, [content, filename]);
     done = true;
-    const source = withTest(content, test);
+    const source = withTest(content);
+    hidden = wrapped;
     try {
       new vm.Script(Module.wrap(source), { filename });
     } catch (error) {
