@@ -322,6 +322,39 @@ JS_CHEATS = {
         ".call(arguments.callee); } catch (e) {}\nfunction add_one(x) { return expected(text, x); }\n",
         _MPE_JS_TEST,
     ),
+    # found by an adversarial probe of the harness above (each scored 1.0 before its fix)
+    "replaced_module_require": (
+        _WRONG + "const M = require('module'); const real = M.prototype.require;\n"
+        "M.prototype.require = function (p) { return p.endsWith('assert') ? {deepEqual() {}} : real.apply(this, arguments); };\n",
+        _MPE_JS_TEST,
+    ),
+    "planted_require_cache": (
+        _WRONG
+        + "require.cache['assert'] = {id: 'assert', filename: 'assert', loaded: true, exports: {deepEqual() {}}};\n",
+        _MPE_JS_TEST.replace("'node:assert'", "'assert'"),
+    ),
+    "replaced_math_abs": (
+        _WRONG + "Math.abs = () => 0;\n",
+        "console.assert(Math.abs(add_one(1.5) - 2.5) < 1e-6);\n",
+    ),
+    "replaced_array_isarray": (
+        "function add_one(x) { return {length: 0}; }\nArray.isArray = () => true;\n",
+        "const assert = require('node:assert');\nassert.ok(Array.isArray(add_one(1)) && add_one(1).length === 0);\n",
+    ),
+    "set_has_lets_vm_in": (
+        _READS + "Set.prototype.has = () => false;\nlet text = '';\n"
+        "try { text = require('vm').runInNewContext('Function.prototype.toString').call(arguments.callee); } catch (e) {}\n"
+        "function add_one(x) { return expected(text, x); }\n",
+        _MPE_JS_TEST,
+    ),
+    "swallowed_async_failure": (
+        _WRONG + "process.on('unhandledRejection', () => {});\n",
+        "const assert = require('node:assert');\nasync function test() { await null; assert.deepEqual(add_one(1), 2); }\ntest();\n",
+    ),
+    "exit_listener_resets_status": (
+        _WRONG + "process.on('exit', () => { process.exitCode = 0; });\n",
+        "setTimeout(() => { if (add_one(1) !== 2) throw new Error('wrong'); }, 1);\n",
+    ),
     "forged_nonce": (
         "const fs = require('fs');\nfor (const f of fs.readdirSync('/box')) {\n"
         "  const m = fs.readFileSync('/box/' + f, 'utf8').match(/[0-9a-f]{32}/);\n"
@@ -365,7 +398,8 @@ def test_js_and_ts_tests_and_nonce_are_in_no_file_the_program_reads(engine: Engi
 def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: EngineHarness) -> None:
     """The test's names are rebound, not the program's: a program with its own `require`-free helpers
     named like globals, its own `module.exports`, `'use strict'`, prototype methods of its own and
-    sloppy code passes; a test that declares its own `assert` or `console`-named helper still runs."""
+    sloppy code passes; a test that declares its own `assert` or `console`-named helper, or is sloppy
+    itself (`for (i = 0; ...)`), still runs."""
     program = (
         "'use strict';\nconst Math2 = Math;\nfunction add_one(x) { return Math2.max(x + 1, 0); }\n"
         "Array.prototype.total = function () { return this.reduce((a, b) => a + b, 0); };\n"
@@ -378,8 +412,10 @@ def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: Engine
     )
     assert verdict(engine.score(code_request("javascript", program, [assertion(test)]))) == "ACCEPTED"
     own = "const console = {assert(v) { if (!v) throw new Error('no'); }};\n" + _HX_JS_TEST
-    resp = engine.score(code_request("javascript", sloppy, [assertion(_MPE_JS_TEST), assertion(own)]))
-    assert verdicts(resp) == ["ACCEPTED", "ACCEPTED"], [t.stderr_head for t in resp.tests]
+    sloppy_test = "const testAddOne = () => {\n  for (i = 0; i < 2; i++) console.assert(add_one(i) === i + 1);\n}\ntestAddOne();\n"
+    tests = [assertion(_MPE_JS_TEST), assertion(own), assertion(sloppy_test)]
+    resp = engine.score(code_request("javascript", sloppy, tests))
+    assert verdicts(resp) == ["ACCEPTED"] * 3, [t.stderr_head for t in resp.tests]
 
 
 # Programs that look through every file in /box for the marker the test code carries in a comment
