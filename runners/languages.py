@@ -141,8 +141,26 @@ _JAVAC = (
 _JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
 #: Where TypeScript's built program ends and its test code begins (``harness.js`` splits there).
 _TS_TEST_MARK = '"@sandbox-test@";'
-_PERL_FROM_STDIN = (  # braces doubled: argv parts are format()ted
-    'eval("#line 1 \\"prog.pl\\"\\n" . do {{ local $/; <STDIN> }}); if ($@) {{ print STDERR $@; exit 255 }}'
+
+
+# Perl's source from stdin, through an @INC hook that hands it over once: `caller` shows a required
+# file's name, not its text as it does for a string eval. Braces doubled: argv parts are format()ted.
+def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
+    """A check refusing a program with a data section: the test after it would never run, and with
+    the source read from stdin the program's DATA handle would read the rest, test and nonce."""
+    pattern = re.compile(marker, re.M)
+
+    def check(program: str, test: str) -> str | None:
+        if pattern.search(program):
+            return "refused: a data section (__END__/__DATA__) in the program: the test code would never run"
+        return None
+
+    return check
+
+
+_PERL_FROM_STDIN = (
+    'my $s = do {{ local $/; <STDIN> }}; unshift @INC, sub {{ return unless defined $s && $_[1] eq "prog.pl";'
+    ' my $t = $s; undef $s; return \\$t }}; require "prog.pl";'
 )
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
@@ -449,6 +467,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         assertion=AssertionSpec(
             run_argv=("/usr/bin/ruby", "-"),
             source_on_stdin=True,
+            check=_no_data_section(r"^__END__\r?$"),
             # test/unit runs its tests in an at_exit hook, after this would have run: run them here.
             after=(
                 "if defined?(Test::Unit::AutoRunner) && Test::Unit::AutoRunner.need_auto_run?\n"
@@ -487,9 +506,10 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         assertion=AssertionSpec(
             # Perl reads a script as it compiles it (a BEGIN block could read the rest of stdin), so
             # the source on stdin is read whole, into no variable the program could name, and then
-            # compiled and run: `return` at its top level, like a die, skips the test's end.
+            # required: `return` at its top level, like a die, skips the test's end.
             run_argv=("/usr/bin/perl", "-e", _PERL_FROM_STDIN),
             source_on_stdin=True,
+            check=_no_data_section(r"^__(?:END|DATA)__\b"),
             after=(
                 ";{ open(my $sandbox_status, '>&=', 3) or die \"status: $!\";"
                 ' print {$sandbox_status} "@NONCE@ ok\\n"; close($sandbox_status) or die; }\n'

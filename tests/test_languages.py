@@ -486,16 +486,47 @@ PHP_CHEATS = {
 
 
 def test_perl_top_level_return_skips_the_tests_end(engine: EngineHarness) -> None:
-    """Perl's source runs in a string eval (read from stdin whole): `return` at its top level leaves
-    it, before the test code and the statement that writes the nonce."""
+    """Perl's source is required from stdin (read whole first): `return` at its top level leaves it,
+    before the test code and the statement that writes the nonce."""
     program = "sub add_one { return 0 }\nreturn;\n"
     test = "die 'wrong' unless add_one(1) == 2;\n"
     resp = engine.score(code_request("perl", program, [assertion(test)]))
-    assert verdict(resp) == "WRONG_ANSWER", resp.tests[0].message
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[0].message
     right = "use strict;\nuse warnings;\nsub add_one { my ($x) = @_; return $x + 1 }\n"
     resp = engine.score(code_request("perl", right, [assertion(test), assertion(test.replace("2", "3"))]))
     assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], [t.stderr_head for t in resp.tests]
     assert "prog.pl line 1" in resp.tests[1].stderr_head or "prog.pl line" in resp.tests[1].stderr_head
+
+
+SCRIPT_CHEATS = {
+    # the source on stdin: a DATA handle after __END__ read the rest of it (test and nonce), and
+    # a string eval's text came back from caller (found by an adversarial probe; ACCEPTED on 6319292)
+    "ruby_data_reads_the_rest": (
+        "ruby",
+        "def add_one(x) 0 end\nn = DATA.read[/([0-9a-f]{32}) ok/, 1]\n"
+        'File.open("/dev/fd/3", "w") { |f| f.write("#{n} ok\\n") }\nexit!(0)\n__END__\n',
+        "raise 'wrong' unless add_one(1) == 2\n",
+    ),
+    "perl_caller_reads_the_source": (
+        "perl",
+        "sub add_one { 0 }\nmy @c = caller(0); my ($n) = ($c[6] // '') =~ /([0-9a-f]{32}) ok/;\n"
+        "if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 }\n",
+        "die 'wrong' unless add_one(1) == 2;\n",
+    ),
+    "perl_data_reads_the_rest": (
+        "perl",
+        "sub add_one { 0 }\nmy ($n) = join('', <DATA>) =~ /([0-9a-f]{32}) ok/;\n"
+        "if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 }\n__DATA__\n",
+        "die 'wrong' unless add_one(1) == 2;\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(SCRIPT_CHEATS))
+def test_script_program_cannot_read_the_rest_of_its_source(engine: EngineHarness, cheat: str) -> None:
+    lang, program, test = SCRIPT_CHEATS[cheat]
+    resp = engine.score(code_request(lang, program, [assertion(test)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), resp.tests[0].message
 
 
 @pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
