@@ -54,7 +54,8 @@ class AssertionSpec:
         stdin: the harness reads the run's nonce and then the test code from stdin (a pipe), so
             neither is in a file the program can read; the built source is the program alone.
         source_on_stdin: the interpreter reads the built source (program, test, nonce) from stdin
-            and ``/box`` is emptied before the run (after the syntax check): the whole is read before
+            and ``/box`` is left with ``files`` alone (harness files, which hold no secret: no
+            ``@NONCE@`` there) for the run, after the syntax check: the whole is read before
             any of it runs (Ruby, Lua, PHP; Perl and Bash, which read as they run, through a reader).
             A row with an artifact keeps only the artifact in ``/box`` for the run, without this.
         split_mark: with ``stdin``, the test is built with the program after this marker (it is
@@ -145,6 +146,15 @@ _TS_TEST_MARK = '"@sandbox-test@";'
 
 # Perl's source from stdin, through an @INC hook that hands it over once: `caller` shows a required
 # file's name, not its text as it does for a string eval. Braces doubled: argv parts are format()ted.
+#: Read from stdin, PHP's CLI defines no STDIN/STDOUT/STDERR: prepended for programs that use them
+#: (a file of its own, so a program's `declare(strict_types=1)` or `namespace` still comes first).
+_PHP_STREAMS = (
+    "<?php\nif (!\\defined('STDIN')) {\n    \\define('STDIN', \\fopen('php://stdin', 'r'));\n"
+    "    \\define('STDOUT', \\fopen('php://stdout', 'w'));\n"
+    "    \\define('STDERR', \\fopen('php://stderr', 'w'));\n}\n"
+)
+
+
 def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
     """A check refusing a program with a data section: the test after it would never run, and with
     the source read from stdin the program's DATA handle would read the rest, test and nonce."""
@@ -449,10 +459,20 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         assertion=AssertionSpec(
             # The test code runs in PHP mode whatever mode the program ended in (`?>` there had made
             # the test text output, never run), and the nonce is written by a statement after it, not
-            # by an auto_append_file that a top-level `return` or an unterminated comment still reaches.
+            # by an auto_append_file that a top-level `return` still reached; only if assertions are
+            # still on (`ini_set('zend.assertions', 0)` made every `assert()` of the test a no-op).
             between="?>\n<?php\n",
-            after="?>\n<?php\n\\file_put_contents('php://fd/3', \"@NONCE@ ok\\n\");\n",
-            run_argv=_PHP,
+            files=(("{name}_streams.php", _PHP_STREAMS),),
+            after=(
+                "?>\n<?php\n"
+                "if (\\ini_get('zend.assertions') === '1' && \\ini_get('assert.active') === '1'"
+                " && \\ini_get('assert.exception') === '1') {\n"
+                "    \\file_put_contents('php://fd/3', \"@NONCE@ ok\\n\");\n"
+                "} else {\n"
+                "    \\file_put_contents('php://stderr', \"the program turned assertions off\\n\");\n"
+                "}\n"
+            ),
+            run_argv=(*_PHP, "-d", "auto_prepend_file=/box/{name}_streams.php"),
             source_on_stdin=True,
         ),
     ),

@@ -581,8 +581,12 @@ class Runner:
                 test = await self._split_built_test(lease, spec, how, name, values, files_for, build)
             stdin = f"{nonce}\n{test}".encode()
         elif how.source_on_stdin:
-            stdin = files_for(nonce)[0][0][1].encode()
-            await self._call(lease, {"op": "clear"}, [])
+            (_, source), *harness = files_for(nonce)[0]
+            stdin = source.encode()
+            names = [{"name": n} for n, _ in harness]
+            await self._call(
+                lease, {"op": "write", "clear": True, "files": names}, [t.encode() for _, t in harness]
+            )
         elif argv is not None and spec.artifact:
             artifact, data = await self._built(lease, spec, name, values, build)
             await self._call(

@@ -476,12 +476,17 @@ _PHP_TEST = (  # MultiPL-E's shape
     "function candidate(...$args) {\n    return add_one(...$args);\n}\n\n"
     'function test(): void {\n    if (candidate(1) !== 2) { throw new Exception("Test failed!"); }\n}\n\ntest();\n'
 )
+_PHP_ASSERT_TEST = "assert(add_one(1) === 2);\nassert(add_one(5) === 6);\n"
 PHP_CHEATS = {
     # each scored 1.0 before: the nonce came from an auto_append_file, which runs whenever the main
     # script ends without exit() or an exception, whether or not the test code ran
     "closing_tag": "<?php\nfunction add_one($x) { return 0; }\n?>\n",  # the test became output text
     "top_level_return": "<?php\nfunction add_one($x) { return 0; }\nreturn;\n",
     "unterminated_comment": "<?php\nfunction add_one($x) { return 0; }\n/*\n",
+    # these turn the test's assert() into a no-op (found by an adversarial probe; ACCEPTED on 6319292)
+    "assertions_off": "<?php\nfunction add_one($x) { return 0; }\nini_set('zend.assertions', '0');\n",
+    "assert_inactive": "<?php\nfunction add_one($x) { return 0; }\n@ini_set('assert.active', '0');\n",
+    "assert_warns_only": "<?php\nfunction add_one($x) { return 0; }\nini_set('assert.exception', '0');\n",
 }
 
 
@@ -531,15 +536,27 @@ def test_script_program_cannot_read_the_rest_of_its_source(engine: EngineHarness
 
 @pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
 def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str) -> None:
-    resp = engine.score(code_request("php", PHP_CHEATS[cheat], [assertion(_PHP_TEST)]))
+    test = _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST
+    resp = engine.score(code_request("php", PHP_CHEATS[cheat], [assertion(test)]))
     assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), resp.tests[0].message
 
 
 def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarness) -> None:
     right = "<?php\nfunction add_one($x) { return $x + 1; }\n"
-    for program in (right, right + "?>\n", right + "?>\n<p>some html</p>\n", right + "// a comment"):
-        resp = engine.score(code_request("php", program, [assertion(_PHP_TEST)]))
-        assert verdict(resp) == "ACCEPTED", (program, resp.tests[0].message, resp.tests[0].stderr_head)
+    typed = (
+        "<?php\ndeclare(strict_types=1);\nnamespace Sol;\nfunction add_one(int $x): int { return $x + 1; }\n"
+    )
+    streams = right + "fwrite(STDERR, 'debug');\n$in = fgets(STDIN);\n"
+    for program in (right, right + "?>\n", right + "?>\n<p>some html</p>\n", right + "// a comment", streams):
+        for test in (_PHP_TEST, _PHP_ASSERT_TEST):
+            resp = engine.score(code_request("php", program, [assertion(test)]))
+            assert verdict(resp) == "ACCEPTED", (program, resp.tests[0].message, resp.tests[0].stderr_head)
+    resp = engine.score(
+        code_request(
+            "php", typed, [assertion("if (\\Sol\\add_one(1) !== 2) { throw new \\Exception('no'); }\n")]
+        )
+    )
+    assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr_head)
 
 
 @pytest.mark.parametrize("lang", sorted(_BOX_SCANS))
