@@ -15,6 +15,7 @@ to fd 3, a pipe only the host reads, after the test code returned (see ``runners
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,6 +154,55 @@ _PHP_STREAMS = (
     "    \\define('STDOUT', \\fopen('php://stdout', 'w'));\n"
     "    \\define('STDERR', \\fopen('php://stderr', 'w'));\n}\n"
 )
+
+
+def _lua_compose(program: str, test: str, nonce: str) -> str:
+    """Lua's built source. A first line of the program's own (before it runs) keeps the genuine
+    libraries in a local named from the nonce; after the program, the test gets a fresh luaunit (the
+    program's `require('luaunit').assertEquals = function() end` was on the copy every later require
+    returned) loaded by the genuine `require` from a `package` put back as it was, and runs in a block
+    whose `assert`, `error`, `require`, `os`, `pcall` and `type` are the genuine ones (a program's
+    `assert = function() end` is a global the test no longer reads). luaunit wraps os.exit when loaded:
+    loaded first, so the status's wrapper wraps its wrapper and sees the test code's own call."""
+    g = "sandbox_" + hashlib.blake2b(nonce.encode(), digest_size=6).hexdigest()
+    keep = (
+        f"local {g} = {{assert = assert, error = error, require = require, pcall = pcall, type = type,"
+        " os = os, exit = os.exit, getinfo = debug.getinfo, setmetatable = debug.setmetatable,"
+        " open = io.open, stdout = io.stdout, rawset = rawset, ipairs = ipairs, package = package,"
+        " searchers = {table.unpack(package.searchers)}, path = package.path, cpath = package.cpath}; "
+    )
+    if program.startswith("#"):  # a `#!` line is skipped only as the first line
+        first, _, rest = program.partition("\n")
+        head = first + "\n" + keep + rest
+    else:
+        head = keep + program
+    between = (
+        "\nlocal sandbox_done do\n"
+        f"  local G = {g}\n"
+        "  local P = G.package\n"
+        "  for _, t in G.ipairs({P, P.loaded, P.preload, P.searchers, G.os}) do G.setmetatable(t, nil) end\n"
+        "  G.rawset(P.loaded, 'luaunit', nil)\n"
+        "  G.rawset(P.preload, 'luaunit', nil)\n"
+        "  for i = 1, 16 do G.rawset(P.searchers, i, G.searchers[i]) end\n"
+        "  G.rawset(P, 'path', G.path)\n"
+        "  G.rawset(P, 'cpath', G.cpath)\n"
+        "  G.rawset(G.os, 'exit', G.exit)\n"
+        "  G.pcall(G.require, 'luaunit')\n"
+        "  local real_exit, getinfo, open, stdout = G.os.exit, G.getinfo, G.open, G.stdout\n"
+        "  sandbox_done = function()\n"
+        '    local status = open("/dev/fd/3", "w"); status:write("@NONCE@ ok\\n"); status:close()\n'
+        "  end\n"
+        "  G.rawset(G.os, 'exit', function(code, close)\n"
+        '    if (code == nil or code == true or code == 0) and getinfo(2, "S").what == "main" then\n'
+        "      stdout:flush(); sandbox_done()\n"
+        "    end\n"
+        "    return real_exit(code, close)\n"
+        "  end)\n"
+        "end\n"
+        f"do local assert, error, require, os, pcall, type = {g}.assert, {g}.error, {g}.require, {g}.os,"
+        f" {g}.pcall, {g}.type\n"
+    )
+    return head + between.replace("@NONCE@", nonce) + test + "\n"
 
 
 def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
@@ -548,25 +598,9 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             source_on_stdin=True,
             # luaunit's tests end with os.exit(lu.LuaUnit.run()) at the top level of the test code: a
             # successful exit from there (and only from there: not from a function the program defined)
-            # counts as the end. The program's own top level ran before this, with the real os.exit.
-            # luaunit wraps os.exit when loaded: loaded first, so this wraps its wrapper and sees the
-            # test code's own call.
-            between=(
-                "pcall(require, 'luaunit')\n"
-                "local sandbox_done do\n"
-                "  local real_exit, getinfo, open = os.exit, debug.getinfo, io.open\n"
-                "  sandbox_done = function()\n"
-                '    local status = open("/dev/fd/3", "w"); status:write("@NONCE@ ok\\n"); status:close()\n'
-                "  end\n"
-                "  os.exit = function(code, close)\n"
-                '    if (code == nil or code == true or code == 0) and getinfo(2, "S").what == "main" then\n'
-                "      io.stdout:flush(); sandbox_done()\n"
-                "    end\n"
-                "    return real_exit(code, close)\n"
-                "  end\n"
-                "end\n"
-            ),
-            after="sandbox_done()\n",
+            # counts as the end. See _lua_compose for how the test gets what the program cannot change.
+            compose=_lua_compose,
+            after="end\nsandbox_done()\n",
         ),
     ),
 )

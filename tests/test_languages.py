@@ -527,6 +527,49 @@ SCRIPT_CHEATS = {
 }
 
 
+_LUAUNIT_TEST = (  # MultiPL-E's shape
+    "lu = require('luaunit')\n\nfunction test_humaneval()\n  local candidate = add_one\n"
+    "  lu.assertEquals(candidate(1), 2)\nend\n\nos.exit(lu.LuaUnit.run())\n"
+)
+LUA_CHEATS = {
+    # each scored 1.0 before (found by an adversarial probe; ACCEPTED on 6319292 but the last, ours)
+    "replaced_assert": (
+        "function add_one(x) return 0 end\nassert = function() end\n",
+        "assert(add_one(1) == 2)\n",
+    ),
+    "replaced_luaunit_assert": (
+        "function add_one(x) return 0 end\nrequire('luaunit').assertEquals = function() end\n",
+        _LUAUNIT_TEST,
+    ),
+    "replaced_luaunit_run": (
+        "function add_one(x) return 0 end\nrequire('luaunit').LuaUnit.run = function() return 0 end\n",
+        _LUAUNIT_TEST,
+    ),
+    "preloaded_fake_luaunit": (
+        "function add_one(x) return 0 end\n"
+        "package.loaded.luaunit = nil\npackage.preload.luaunit = function()\n"
+        "  return {assertEquals = function() end, LuaUnit = {run = function() return 0 end}} end\n",
+        _LUAUNIT_TEST,
+    ),
+    "fake_getinfo_then_exit": (
+        "debug.getinfo = function() return {what = 'main'} end\nfunction add_one(x) os.exit(0) end\n",
+        "assert(add_one(1) == 2)\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("cheat", sorted(LUA_CHEATS))
+def test_lua_program_cannot_change_what_the_test_calls(engine: EngineHarness, cheat: str) -> None:
+    program, test = LUA_CHEATS[cheat]
+    resp = engine.score(code_request("lua", program, [assertion(test)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+    )
+    right = "#!/usr/bin/env lua\nlocal function add_one(x) return x + 1 end\n"
+    assert verdict(engine.score(code_request("lua", right, [assertion(test)]))) == "ACCEPTED"
+
+
 @pytest.mark.parametrize("cheat", sorted(SCRIPT_CHEATS))
 def test_script_program_cannot_read_the_rest_of_its_source(engine: EngineHarness, cheat: str) -> None:
     lang, program, test = SCRIPT_CHEATS[cheat]
