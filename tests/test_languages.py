@@ -265,6 +265,15 @@ def test_js_program_cannot_replace_json_stringify(engine: EngineHarness, lang: s
     assert verdict(engine.score(code_request(lang, right + swap, [assertion(test)]))) == "ACCEPTED"
 
 
+def _fails(engine: EngineHarness, lang: str, program: str, test: str) -> None:
+    """A wrong program with one assertion test: it fails (not ACCEPTED, and not the sandbox's error)."""
+    resp = engine.score(code_request(lang, program, [assertion(test)]))
+    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), (
+        resp.tests[0].message,
+        resp.tests[0].stderr_head,
+    )
+
+
 # -- JavaScript and TypeScript: the program shares the test's module (runners/harness/harness.js) ------
 _MPE_JS_TEST = (  # MultiPL-E's shape
     "const assert = require('node:assert');\n\nfunction test() {\n  let candidate = add_one;\n"
@@ -366,12 +375,7 @@ JS_CHEATS = {
 
 @pytest.mark.parametrize("cheat", sorted(JS_CHEATS))
 def test_js_program_cannot_fake_the_tests_pass(engine: EngineHarness, cheat: str) -> None:
-    program, test = JS_CHEATS[cheat]
-    resp = engine.score(code_request("javascript", program, [assertion(test)]))
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (
-        resp.tests[0].message,
-        resp.tests[0].stderr_head,
-    )
+    _fails(engine, "javascript", *JS_CHEATS[cheat])
 
 
 def test_js_and_ts_tests_and_nonce_are_in_no_file_the_program_reads(engine: EngineHarness) -> None:
@@ -561,27 +565,19 @@ LUA_CHEATS = {
 @pytest.mark.parametrize("cheat", sorted(LUA_CHEATS))
 def test_lua_program_cannot_change_what_the_test_calls(engine: EngineHarness, cheat: str) -> None:
     program, test = LUA_CHEATS[cheat]
-    resp = engine.score(code_request("lua", program, [assertion(test)]))
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), (
-        resp.tests[0].message,
-        resp.tests[0].stderr_head,
-    )
+    _fails(engine, "lua", program, test)
     right = "#!/usr/bin/env lua\nlocal function add_one(x) return x + 1 end\n"
     assert verdict(engine.score(code_request("lua", right, [assertion(test)]))) == "ACCEPTED"
 
 
 @pytest.mark.parametrize("cheat", sorted(SCRIPT_CHEATS))
 def test_script_program_cannot_read_the_rest_of_its_source(engine: EngineHarness, cheat: str) -> None:
-    lang, program, test = SCRIPT_CHEATS[cheat]
-    resp = engine.score(code_request(lang, program, [assertion(test)]))
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), resp.tests[0].message
+    _fails(engine, *SCRIPT_CHEATS[cheat])
 
 
 @pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
 def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str) -> None:
-    test = _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST
-    resp = engine.score(code_request("php", PHP_CHEATS[cheat], [assertion(test)]))
-    assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR", "COMPILE_ERROR"), resp.tests[0].message
+    _fails(engine, "php", PHP_CHEATS[cheat], _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST)
 
 
 def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarness) -> None:
