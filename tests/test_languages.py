@@ -364,6 +364,12 @@ JS_CHEATS = {
         _WRONG + "process.on('exit', () => { process.exitCode = 0; });\n",
         "setTimeout(() => { if (add_one(1) !== 2) throw new Error('wrong'); }, 1);\n",
     ),
+    # found by a second probe: the test's implicit global went through the program's accessor
+    "getter_on_the_tests_loop_variable": (
+        _WRONG + "Object.defineProperty(globalThis, 'i', {get() { return 1e9; }, set(v) {}});\n",
+        "const inputs = [1, 5];\nconst outputs = [2, 6];\n"
+        "for (i = 0; i < inputs.length; i++) console.assert(add_one(inputs[i]) === outputs[i]);\n",
+    ),
     "forged_nonce": (
         "const fs = require('fs');\nfor (const f of fs.readdirSync('/box')) {\n"
         "  const m = fs.readFileSync('/box/' + f, 'utf8').match(/[0-9a-f]{32}/);\n"
@@ -403,7 +409,8 @@ def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: Engine
     """The test's names are rebound, not the program's: a program with its own `require`-free helpers
     named like globals, its own `module.exports`, `'use strict'`, prototype methods of its own and
     sloppy code passes; a test that declares its own `assert` or `console`-named helper, or is sloppy
-    itself (`for (i = 0; ...)`), still runs."""
+    itself (`for (i = 0; ...)`, also after a `'use strict'` program), still runs; so do a `#!` line,
+    helpers added to Math and Array, a seeded Math.random, an exit listener and a warning."""
     program = (
         "'use strict';\nconst Math2 = Math;\nfunction add_one(x) { return Math2.max(x + 1, 0); }\n"
         "Array.prototype.total = function () { return this.reduce((a, b) => a + b, 0); };\n"
@@ -420,6 +427,17 @@ def test_js_right_programs_keep_passing_beside_the_tests_bindings(engine: Engine
     tests = [assertion(_MPE_JS_TEST), assertion(own), assertion(sloppy_test)]
     resp = engine.score(code_request("javascript", sloppy, tests))
     assert verdicts(resp) == ["ACCEPTED"] * 3, [t.stderr_head for t in resp.tests]
+    # the harness's own locks leave these alone (each failed on a first version of them)
+    helpers = (
+        "#!/usr/bin/env node\n'use strict';\nMath.clamp = (v, a, b) => Math.min(Math.max(v, a), b);\n"
+        "Math.random = () => 0.5;\nObject.defineProperty(Array, 'range', {value: (n) => [...Array(n).keys()]});\n"
+        "process.on('exit', () => {});\nprocess.emitWarning('a warning');\nrequire('util').mine = 1;\n"
+        "function add_one(x) { return Math.clamp(x + 1, 0, 100) + Array.range(1)[0] * Math.random(); }\n"
+    )
+    resp = engine.score(
+        code_request("javascript", helpers, [assertion(_MPE_JS_TEST), assertion(sloppy_test)])
+    )
+    assert verdicts(resp) == ["ACCEPTED"] * 2, [t.stderr_head for t in resp.tests]
 
 
 # Programs that look through every file in /box for the marker the test code carries in a comment

@@ -10,8 +10,8 @@
 //   `function require` of the program would shadow them otherwise). The module's own source (the
 //   program's `arguments.callee`) reads up to the marker only, and a function of the test's (as
 //   `fn.caller` or a stack frame's function) as native code: the test's text stays unread.
-// - Math, JSON, Reflect and the constructors' statics (Array.isArray, Object.keys, ...) are frozen;
-//   the test's `require` answers `assert` and `util` from modules loaded before the program (the
+// - Math, JSON, Reflect and the constructors' statics (Array.isArray, Object.keys, ...) are fixed;
+//   the test's `require` answers `assert` from the module loaded before the program (the
 //   loader's require, resolve and load are fixed); listeners for a process's failure or exit, and
 //   process.emit/exitCode/reallyExit, cannot be changed.
 // - The nonce goes to fd 3 (the status pipe only the harness reads) only when the test code called
@@ -78,17 +78,24 @@
     writable: false,
     configurable: false,
   });
-  // The builtins the test's names and modules mean: the statics are frozen before the program runs
-  // (`Math.abs = () => 0` would make every float comparison hold), and the modules a test requires
-  // come from here, not through a loader or cache the program may have changed.
-  for (const namespace of [Math, Reflect, Object, Array, Number, String, Boolean, Symbol, BigInt, Set, Map, Date, RegExp, Promise]) {
-    Object.freeze(namespace);
+  // The builtins the test's names and modules mean: the statics are fixed before the program runs
+  // (`Math.abs = () => 0` would make every float comparison hold), and the assert module a test
+  // requires comes from here, not through a loader or cache the program may have changed.
+  // Their existing properties are fixed; they stay extensible (a program's own Math.clamp), and
+  // Math.random may still be seeded.
+  const statics = [Math, Reflect, Object, Array, Number, String, Boolean, Symbol, BigInt, Set, Map, Date, RegExp, Promise];
+  for (const namespace of statics) {
+    for (const key of Reflect.ownKeys(namespace)) {
+      if (namespace === Math && key === 'random') continue;
+      const d = Object.getOwnPropertyDescriptor(namespace, key);
+      if (!d.configurable) continue;
+      Object.defineProperty(namespace, key, 'value' in d ? { writable: false, configurable: false } : { configurable: false });
+    }
   }
   const modules = Object.create(null);
-  for (const id of ['assert', 'assert/strict', 'util']) {
+  for (const id of ['assert', 'assert/strict']) {
     modules[id] = modules['node:' + id] = require(id);
   }
-  Object.freeze(util);
   const refused = Object.create(null);
   for (const id of ['vm', 'v8', 'inspector']) refused[id] = refused['node:' + id] = true;
   const builtinId = (request) => (typeof request === 'string' ? request : '');
@@ -130,7 +137,7 @@
     writable: false,
     configurable: false,
   });
-  Object.defineProperty(process, 'emit', { writable: false, configurable: false });
+  Object.defineProperty(process, 'emit', { value: process.emit, writable: false, configurable: false });
   Object.defineProperty(process, 'setUncaughtExceptionCaptureCallback', {
     value: () => {
       throw new Error('process.setUncaughtExceptionCaptureCallback is not available in assertion tests');
@@ -191,29 +198,53 @@
   );
   const names = Object.keys(genuine).join(', ');
   // The test runs as it was written (sloppy unless it says otherwise); its functions' text, which
-  // the program could reach as `fn.caller` or a stack frame's function, reads as native code.
-  const wrapped =
+  // the program could reach as `fn.caller` or a stack frame's function, reads as native code. The
+  // names it assigns without declaring (`for (i = 0; ...)`) are declared for it first: as globals
+  // they would go through whatever getter or read-only property the program put on globalThis.
+  const reserved = new Set(
+    ('break case catch class const continue debugger default delete do else export extends finally for ' +
+      'function if import in instanceof new return super switch this throw try typeof var void while ' +
+      'with yield let static async await of null true false arguments eval ' + Object.keys(genuine).join(' ')).split(' ')
+  );
+  const undeclared = (code) => {
+    const declared = new Set();
+    for (const m of code.matchAll(/\b(?:var|let|const|function\*?|class)\s+([A-Za-z_$][\w$]*)/g)) declared.add(m[1]);
+    const found = new Set();
+    for (const m of code.matchAll(/(?<![\w$.\])'"`])([A-Za-z_$][\w$]*)\s*=(?![=>])/g)) found.add(m[1]);
+    for (const m of code.matchAll(/\bfor\s*\(\s*([A-Za-z_$][\w$]*)\s+(?:in|of)\b/g)) found.add(m[1]);
+    return [...found].filter((n) => !declared.has(n) && !reserved.has(n));
+  };
+  const wrap = (declare) =>
     MARK +
     '\n(() => { const { ' +
     names +
-    ' } = this.__sandbox.genuine; const finish = this.__sandbox.finish; (() => {\n' +
+    ' } = this.__sandbox.genuine; const finish = this.__sandbox.finish; (() => {' +
+    (declare.length ? ' let ' + declare.join(', ') + ';' : '') +
+    '\n' +
     test +
     '\n})(); finish("' +
     token +
     '"); })();\n';
-  const withTest = (program) => program + '\n;' + wrapped;
 
   let done = false;
   Module.prototype._compile = function (content, filename) {
     if (filename !== main || done) return apply(compile, this, [content, filename]);
     done = true;
-    const source = withTest(content);
-    hidden = wrapped;
-    try {
-      new vm.Script(Module.wrap(source), { filename });
-    } catch (error) {
-      fail(`the test code does not compile with the program: ${error && error.message}`);
-    }
+    // (a `#!` line is read as Node reads it: the wrapper would put it off the start)
+    const checked = content.startsWith('#!') ? '//' + content.slice(2) : content;
+    const compiles = (wrapped) => {
+      try {
+        new vm.Script(Module.wrap(checked + '\n;' + wrapped), { filename });
+        return null;
+      } catch (error) {
+        return error;
+      }
+    };
+    hidden = wrap(undeclared(test));
+    if (compiles(hidden) !== null) hidden = wrap([]); // a declaration the scan missed: as written
+    const error = compiles(hidden);
+    if (error !== null) fail(`the test code does not compile with the program: ${error && error.message}`);
+    const source = content + '\n;' + hidden;
     Object.defineProperty(this.exports, '__sandbox', { value: sandbox, writable: false, configurable: false });
     const result = apply(compile, this, [source, filename]);
     if (finished) writeSync(3, nonce + ' ok\n');
