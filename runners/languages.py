@@ -153,7 +153,21 @@ _PHP_STREAMS = (
     "<?php\nif (!\\defined('STDIN')) {\n    \\define('STDIN', \\fopen('php://stdin', 'r'));\n"
     "    \\define('STDOUT', \\fopen('php://stdout', 'w'));\n"
     "    \\define('STDERR', \\fopen('php://stderr', 'w'));\n}\n"
+    # the test's assert() calls come here (_php_compose): they fail whatever the program did to the
+    # ini settings, through ticks, error handlers or destructors, while the test ran
+    "function sandbox_assert(mixed $assertion, \\Throwable|string|null $description = null): bool {\n"
+    "    if ($assertion) {\n        return true;\n    }\n"
+    "    if ($description instanceof \\Throwable) {\n        throw $description;\n    }\n"
+    "    throw new \\AssertionError($description ?? 'assert() failed');\n}\n"
 )
+_PHP_ASSERT_CALL = re.compile(r"(?<![\w$>:\\])\\?assert\s*\(")
+
+
+def _php_compose(program: str, test: str, nonce: str) -> str:
+    """PHP's built source: the program, then the test code in PHP mode (`?>\\n<?php` closes whatever
+    the program left open: PHP mode, or HTML after a `?>`), its `assert(` calls made to the harness's
+    ``sandbox_assert`` (see ``_PHP_STREAMS``)."""
+    return program + "\n?>\n<?php\n" + _PHP_ASSERT_CALL.sub(r"\\sandbox_assert(", test) + "\n"
 
 
 def _lua_compose(program: str, test: str, nonce: str) -> str:
@@ -509,9 +523,10 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
         assertion=AssertionSpec(
             # The test code runs in PHP mode whatever mode the program ended in (`?>` there had made
             # the test text output, never run), and the nonce is written by a statement after it, not
-            # by an auto_append_file that a top-level `return` still reached; only if assertions are
-            # still on (`ini_set('zend.assertions', 0)` made every `assert()` of the test a no-op).
-            between="?>\n<?php\n",
+            # by an auto_append_file that a top-level `return` still reached. The test's assert()s
+            # are the harness's (`ini_set('zend.assertions', 0)` had made them no-ops), and the nonce
+            # is written only if assertions are still on.
+            compose=_php_compose,
             files=(("{name}_streams.php", _PHP_STREAMS),),
             after=(
                 "?>\n<?php\n"

@@ -498,7 +498,9 @@ _PHP_TEST = (  # MultiPL-E's shape
     "function candidate(...$args) {\n    return add_one(...$args);\n}\n\n"
     'function test(): void {\n    if (candidate(1) !== 2) { throw new Exception("Test failed!"); }\n}\n\ntest();\n'
 )
-_PHP_ASSERT_TEST = "assert(add_one(1) === 2);\nassert(add_one(5) === 6);\n"
+_PHP_ASSERT_TEST = (
+    "function test(): void {\n    assert(add_one(1) === 2);\n    assert(add_one(5) === 6);\n}\n\ntest();\n"
+)
 PHP_CHEATS = {
     # each scored 1.0 before: the nonce came from an auto_append_file, which runs whenever the main
     # script ends without exit() or an exception, whether or not the test code ran
@@ -509,6 +511,15 @@ PHP_CHEATS = {
     "assertions_off": "<?php\nfunction add_one($x) { return 0; }\nini_set('zend.assertions', '0');\n",
     "assert_inactive": "<?php\nfunction add_one($x) { return 0; }\n@ini_set('assert.active', '0');\n",
     "assert_warns_only": "<?php\nfunction add_one($x) { return 0; }\nini_set('assert.exception', '0');\n",
+    # found by a second probe: turned off while the test ran, back on before its end
+    "assertions_toggled_by_an_error_handler": "<?php\n"
+    "function add_one($x) { ini_set('assert.exception', '0'); return 0; }\n"
+    "set_error_handler(function ($no, $str) { ini_set('assert.exception', '1'); return true; });\n",
+    "assertions_toggled_by_ticks": "<?php\ndeclare(ticks=1);\nfunction add_one($x) { return 0; }\n"
+    "ini_set('zend.assertions', '0');\nregister_tick_function(function () {\n"
+    "    static $inside = false; $in = false;\n"
+    "    foreach (debug_backtrace() as $f) { if (($f['function'] ?? '') === 'test') { $in = true; } }\n"
+    "    if ($in) { $inside = true; } elseif ($inside) { ini_set('zend.assertions', '1'); }\n});\n",
 }
 
 
