@@ -171,30 +171,53 @@ def _php_compose(program: str, test: str, nonce: str) -> str:
 
 
 def _lua_compose(program: str, test: str, nonce: str) -> str:
-    """Lua's built source. A first line of the program's own (before it runs) keeps the genuine
-    libraries in a local named from the nonce; after the program, the test gets a fresh luaunit (the
-    program's `require('luaunit').assertEquals = function() end` was on the copy every later require
-    returned) loaded by the genuine `require` from a `package` put back as it was, and runs in a block
-    whose `assert`, `error`, `require`, `os`, `pcall` and `type` are the genuine ones (a program's
-    `assert = function() end` is a global the test no longer reads). luaunit wraps os.exit when loaded:
-    loaded first, so the status's wrapper wraps its wrapper and sees the test code's own call."""
+    """Lua's built source (its ``after`` is empty: the end is written here).
+
+    A first line of the program's own (before it runs) keeps the genuine globals, a copy of each
+    library's fields and the string metatable in one local named from the nonce, and leaves the
+    program a ``debug`` of ``traceback`` alone (``sethook``/``setlocal`` had rewritten the test's
+    ``assertEquals`` arguments). After the program, everything kept is put back (a program's
+    ``xpcall``, ``error``, ``pairs`` or a metatable on ``_G`` had made luaunit run no test, or pass
+    every one), the test gets a fresh luaunit (``require('luaunit').assertEquals = function() end``
+    was on the copy every later require returned) loaded by the genuine ``require`` from a
+    ``package`` put back as it was, and runs in a block whose ``_ENV``, ``assert``, ``error``,
+    ``require``, ``os``, ``pcall`` and ``type`` are the genuine ones. luaunit wraps os.exit when
+    loaded: loaded first, so the status's wrapper wraps its wrapper and sees the test code's own call.
+    """
     g = "sandbox_" + hashlib.blake2b(nonce.encode(), digest_size=6).hexdigest()
     keep = (
-        f"local {g} = {{assert = assert, error = error, require = require, pcall = pcall, type = type,"
-        " os = os, exit = os.exit, getinfo = debug.getinfo, setmetatable = debug.setmetatable,"
-        " open = io.open, stdout = io.stdout, rawset = rawset, ipairs = ipairs, package = package,"
-        " searchers = {table.unpack(package.searchers)}, path = package.path, cpath = package.cpath}; "
+        f"local {g} = {{G = _G, assert = assert, error = error, require = require, pcall = pcall,"
+        " type = type, next = next, os = os, exit = os.exit, getinfo = debug.getinfo,"
+        " setmetatable = debug.setmetatable, sethook = debug.sethook, strmt = getmetatable(''),"
+        " open = io.open, stdout = io.stdout, rawset = rawset, package = package,"
+        " searchers = {table.unpack(package.searchers)}, path = package.path, cpath = package.cpath,"
+        " globals = {}, libs = {}};"
+        f" for k, v in next, _G do {g}.globals[k] = v end"
+        " for _, name in ipairs({'string', 'table', 'math', 'io', 'os', 'coroutine', 'utf8'}) do"
+        f" local t = {{}}; for k, v in next, _G[name] do t[k] = v end; {g}.libs[name] = t end"
+        f" {g}.debug = {{traceback = debug.traceback}}; debug = {g}.debug; package.loaded.debug = debug; "
     )
+    program = program.removeprefix("\ufeff")
     if program.startswith("#"):  # a `#!` line is skipped only as the first line
         first, _, rest = program.partition("\n")
         head = first + "\n" + keep + rest
     else:
         head = keep + program
     between = (
-        "\nlocal sandbox_done do\n"
+        "\ndo\n"
         f"  local G = {g}\n"
         "  local P = G.package\n"
-        "  for _, t in G.ipairs({P, P.loaded, P.preload, P.searchers, G.os}) do G.setmetatable(t, nil) end\n"
+        "  G.setmetatable(G.G, nil)\n"
+        "  for k, v in G.next, G.globals do G.rawset(G.G, k, v) end\n"
+        "  G.rawset(G.G, 'debug', G.debug)\n"
+        "  for name, t in G.next, G.libs do\n"
+        "    local lib = G.globals[name]\n"
+        "    G.setmetatable(lib, nil)\n"
+        "    for k, v in G.next, t do G.rawset(lib, k, v) end\n"
+        "  end\n"
+        "  G.setmetatable('', G.strmt)\n"
+        "  G.sethook()\n"
+        "  for _, t in G.next, {P, P.loaded, P.preload, P.searchers} do G.setmetatable(t, nil) end\n"
         "  G.rawset(P.loaded, 'luaunit', nil)\n"
         "  G.rawset(P.preload, 'luaunit', nil)\n"
         "  for i = 1, 16 do G.rawset(P.searchers, i, G.searchers[i]) end\n"
@@ -203,20 +226,20 @@ def _lua_compose(program: str, test: str, nonce: str) -> str:
         "  G.rawset(G.os, 'exit', G.exit)\n"
         "  G.pcall(G.require, 'luaunit')\n"
         "  local real_exit, getinfo, open, stdout = G.os.exit, G.getinfo, G.open, G.stdout\n"
-        "  sandbox_done = function()\n"
+        "  G.done = function()\n"
         '    local status = open("/dev/fd/3", "w"); status:write("@NONCE@ ok\\n"); status:close()\n'
         "  end\n"
         "  G.rawset(G.os, 'exit', function(code, close)\n"
         '    if (code == nil or code == true or code == 0) and getinfo(2, "S").what == "main" then\n'
-        "      stdout:flush(); sandbox_done()\n"
+        "      stdout:flush(); G.done()\n"
         "    end\n"
         "    return real_exit(code, close)\n"
         "  end)\n"
         "end\n"
-        f"do local assert, error, require, os, pcall, type = {g}.assert, {g}.error, {g}.require, {g}.os,"
-        f" {g}.pcall, {g}.type\n"
+        f"do local _ENV = {g}.G; local assert, error, require, os, pcall, type = {g}.assert, {g}.error,"
+        f" {g}.require, {g}.os, {g}.pcall, {g}.type\n"
     )
-    return head + between.replace("@NONCE@", nonce) + test + "\n"
+    return head + between.replace("@NONCE@", nonce) + test + f"\nend\n{g}.done()\n"
 
 
 def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
@@ -615,7 +638,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             # successful exit from there (and only from there: not from a function the program defined)
             # counts as the end. See _lua_compose for how the test gets what the program cannot change.
             compose=_lua_compose,
-            after="end\nsandbox_done()\n",
+            # (its end, after the test, is written by _lua_compose)
         ),
     ),
 )

@@ -584,6 +584,32 @@ LUA_CHEATS = {
         "  return {assertEquals = function() end, LuaUnit = {run = function() return 0 end}} end\n",
         _LUAUNIT_TEST,
     ),
+    # found by a second probe: luaunit ran on the program's globals, and debug hooks outlived it
+    "replaced_xpcall": (
+        "function add_one(x) return 0 end\nxpcall = function() return true end\n",
+        _LUAUNIT_TEST,
+    ),
+    "replaced_error": ("function add_one(x) return 0 end\nerror = function() end\n", _LUAUNIT_TEST),
+    "replaced_pairs": (
+        "function add_one(x) return 0 end\nlocal p = pairs\n"
+        "pairs = function(t) if t == _G then return p({}) end return p(t) end\n",
+        _LUAUNIT_TEST,
+    ),
+    "metatable_on_G_swallows_the_tests": (
+        "function add_one(x) return 0 end\nsetmetatable(_G, {__newindex = function(t, k, v)\n"
+        "  if type(k) == 'string' and k:sub(1, 4) == 'test' then return end rawset(t, k, v) end})\n",
+        _LUAUNIT_TEST,
+    ),
+    "own_env_hides_the_tests": (
+        "function add_one(x) return 0 end\nlocal _ENV = setmetatable({}, {__index = _G})\n",
+        _LUAUNIT_TEST,
+    ),
+    "debug_hook_rewrites_the_arguments": (
+        "function add_one(x) return 0 end\nlocal dbg = debug\ndbg.sethook(function()\n"
+        "  local info = dbg.getinfo(2, 'n')\n  if info and info.name == 'assertEquals' then\n"
+        "    local _, expected = dbg.getlocal(2, 2); dbg.setlocal(2, 1, expected) end end, 'c')\n",
+        _LUAUNIT_TEST,
+    ),
     "fake_getinfo_then_exit": (
         "debug.getinfo = function() return {what = 'main'} end\nfunction add_one(x) os.exit(0) end\n",
         "assert(add_one(1) == 2)\n",
@@ -595,7 +621,7 @@ LUA_CHEATS = {
 def test_lua_program_cannot_change_what_the_test_calls(engine: EngineHarness, cheat: str) -> None:
     program, test = LUA_CHEATS[cheat]
     _fails(engine, "lua", program, test)
-    right = "#!/usr/bin/env lua\nlocal function add_one(x) return x + 1 end\n"
+    right = "#!/usr/bin/env lua\nlocal function add_one(x) return x + 1 end\nlocal tb = debug.traceback\n"
     assert verdict(engine.score(code_request("lua", right, [assertion(test)]))) == "ACCEPTED"
 
 
