@@ -145,8 +145,6 @@ _JAR = "cd classes && /usr/bin/python3 -m zipfile -c ../{name}.jar *"
 _TS_TEST_MARK = '"@sandbox-test@";'
 
 
-# Perl's source from stdin, through an @INC hook that hands it over once: `caller` shows a required
-# file's name, not its text as it does for a string eval. Braces doubled: argv parts are format()ted.
 #: Read from stdin, PHP's CLI defines no STDIN/STDOUT/STDERR: prepended for programs that use them
 #: (a file of its own, so a program's `declare(strict_types=1)` or `namespace` still comes first).
 _PHP_STREAMS = (
@@ -255,9 +253,26 @@ def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
     return check
 
 
+# Perl's source from stdin, through an @INC hook that hands each part over once (`caller` shows a
+# required file's name, not its text as it does for a string eval): the program as prog.pl, and the
+# test (after the last _PERL_TEST_MARK) as test.pl, which the program's end requires in its package
+# once CORE::GLOBAL is emptied and the Test:: modules it loaded are forgotten (a program's BEGIN
+# { *CORE::GLOBAL::exit = sub {} } or Test::Deep::eq_deeply = sub { 1 } had bound the test to them).
+# Braces doubled: argv parts are format()ted.
+_PERL_TEST_MARK = "\n#@sandbox-test@\n"
 _PERL_FROM_STDIN = (
-    'my $s = do {{ local $/; <STDIN> }}; unshift @INC, sub {{ return unless defined $s && $_[1] eq "prog.pl";'
-    ' my $t = $s; undef $s; return \\$t }}; require "prog.pl";'
+    'my $s = do {{ local $/; <STDIN> }}; my $m = "\\n" . \'#@sandbox-test@\' . "\\n";'
+    " my $at = rindex($s, $m);"
+    " my ($p, $t) = $at < 0 ? ($s, '') : (substr($s, 0, $at), substr($s, $at + length $m)); undef $s;"
+    " unshift @INC, sub {{ my $n = $_[1];"
+    " if ($n eq 'prog.pl' && defined $p) {{ my $c = $p; undef $p; return \\$c }}"
+    " if ($n eq 'test.pl' && defined $t) {{"
+    ' my $c = "package $main::sandbox_package;\\n#line 1 test.pl\\n" . $t; undef $t; return \\$c }}'
+    " return }}; require 'prog.pl';"
+)
+_PERL_BETWEEN = (
+    ";{ $main::sandbox_package = __PACKAGE__; %CORE::GLOBAL:: = ();"
+    " delete @INC{grep { m{^Test/} } keys %INC}; CORE::require 'test.pl'; }" + _PERL_TEST_MARK
 )
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
@@ -617,6 +632,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             # required: `return` at its top level, like a die, skips the test's end.
             run_argv=("/usr/bin/perl", "-e", _PERL_FROM_STDIN),
             source_on_stdin=True,
+            between=_PERL_BETWEEN,
             check=_no_data_section(r"^__(?:END|DATA)__\b"),
             after=(
                 ";{ open(my $sandbox_status, '>&=', 3) or die \"status: $!\";"

@@ -530,7 +530,7 @@ def test_perl_top_level_return_skips_the_tests_end(engine: EngineHarness) -> Non
     test = "die 'wrong' unless add_one(1) == 2;\n"
     resp = engine.score(code_request("perl", program, [assertion(test)]))
     assert verdict(resp) in ("WRONG_ANSWER", "RUNTIME_ERROR"), resp.tests[0].message
-    right = "use strict;\nuse warnings;\nsub add_one { my ($x) = @_; return $x + 1 }\n"
+    right = "use strict;\nuse warnings;\npackage Sol;\nsub add_one { my ($x) = @_; return $x + 1 }\n"
     resp = engine.score(code_request("perl", right, [assertion(test), assertion(test.replace("2", "3"))]))
     assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], [t.stderr_head for t in resp.tests]
     assert "prog.pl line 1" in resp.tests[1].stderr_head or "prog.pl line" in resp.tests[1].stderr_head
@@ -550,6 +550,22 @@ SCRIPT_CHEATS = {
         "sub add_one { 0 }\nmy @c = caller(0); my ($n) = ($c[6] // '') =~ /([0-9a-f]{32}) ok/;\n"
         "if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 }\n",
         "die 'wrong' unless add_one(1) == 2;\n",
+    ),
+    # the test was compiled after the program's BEGIN blocks had bound it to their overrides
+    "perl_core_global_exit": (
+        "perl",
+        "BEGIN { *CORE::GLOBAL::exit = sub { }; }\nsub add_one { 0 }\n",
+        "if (add_one(1) == 2) { print 'ok'; } else { exit 1; }\n",
+    ),
+    "perl_core_global_die": (
+        "perl",
+        "BEGIN { *CORE::GLOBAL::die = sub { }; }\nsub add_one { 0 }\n",
+        "die 'wrong' unless add_one(1) == 2;\n",
+    ),
+    "perl_replaced_eq_deeply": (
+        "perl",
+        "BEGIN { require Test::Deep; no warnings; *Test::Deep::eq_deeply = sub { 1 }; }\nsub add_one { 0 }\n",
+        "use Test::Deep;\nsub t { if (eq_deeply(add_one(1), 2)) { print 'ok'; } else { exit 1; } }\nt();\n",
     ),
     "perl_data_reads_the_rest": (
         "perl",
