@@ -158,7 +158,7 @@ _PHP_STREAMS = (
     "    if ($description instanceof \\Throwable) {\n        throw $description;\n    }\n"
     "    throw new \\AssertionError($description ?? 'assert() failed');\n}\n"
 )
-_PHP_ASSERT_CALL = re.compile(r"(?<![\w$>:\\])\\?assert\s*\(")
+_PHP_ASSERT_CALL = re.compile(r"(?<![\w$>:\\])\\?assert\s*\(", re.I)  # PHP's names ignore case
 
 
 def _php_compose(program: str, test: str, nonce: str) -> str:
@@ -254,26 +254,26 @@ def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
 
 
 # Perl's source from stdin, through an @INC hook that hands each part over once (`caller` shows a
-# required file's name, not its text as it does for a string eval): the program as prog.pl, and the
-# test (after the last _PERL_TEST_MARK) as test.pl, which the program's end requires in its package
-# once CORE::GLOBAL is emptied and the Test:: modules it loaded are forgotten (a program's BEGIN
-# { *CORE::GLOBAL::exit = sub {} } or Test::Deep::eq_deeply = sub { 1 } had bound the test to them).
-# Braces doubled: argv parts are format()ted.
+# required file's name, not its text as it does for a string eval): the program as prog.pl, and
+# then, once prog.pl has returned, the test (after the last _PERL_TEST_MARK) as test.pl, in the
+# program's last package, with CORE::GLOBAL emptied and the Test:: modules the program loaded
+# forgotten (a program's BEGIN { *CORE::GLOBAL::exit = sub {} } or Test::Deep::eq_deeply = sub { 1 }
+# had bound the test to them). The hook hands out test.pl only after that (a program calling it from
+# @INC had read the test and the nonce). Braces doubled: argv parts are format()ted.
 _PERL_TEST_MARK = "\n#@sandbox-test@\n"
 _PERL_FROM_STDIN = (
     'my $s = do {{ local $/; <STDIN> }}; my $m = "\\n" . \'#@sandbox-test@\' . "\\n";'
-    " my $at = rindex($s, $m);"
+    " my $at = rindex($s, $m); my $ready = 0;"
     " my ($p, $t) = $at < 0 ? ($s, '') : (substr($s, 0, $at), substr($s, $at + length $m)); undef $s;"
     " unshift @INC, sub {{ my $n = $_[1];"
     " if ($n eq 'prog.pl' && defined $p) {{ my $c = $p; undef $p; return \\$c }}"
-    " if ($n eq 'test.pl' && defined $t) {{"
-    ' my $c = "package $main::sandbox_package;\\n#line 1 test.pl\\n" . $t; undef $t; return \\$c }}'
-    " return }}; require 'prog.pl';"
+    " if ($n eq 'test.pl' && $ready && defined $t) {{"
+    ' my $k = "" . $main::sandbox_package; $k = "main" unless $k =~ /\\A\\w+(?:::\\w+)*\\z/;'
+    ' my $c = "package $k;\\n#line 1 test.pl\\n" . $t; undef $t; return \\$c }}'
+    " return }}; require 'prog.pl'; %CORE::GLOBAL:: = (); delete @INC{{grep {{ m{{^Test/}} }} keys %INC}};"
+    " $ready = 1; require 'test.pl';"
 )
-_PERL_BETWEEN = (
-    ";{ $main::sandbox_package = __PACKAGE__; %CORE::GLOBAL:: = ();"
-    " delete @INC{grep { m{^Test/} } keys %INC}; CORE::require 'test.pl'; }" + _PERL_TEST_MARK
-)
+_PERL_BETWEEN = ";$main::sandbox_package = __PACKAGE__;\n1;" + _PERL_TEST_MARK
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
 _GO_ENV = (
     "/usr/bin/env",

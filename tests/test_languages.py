@@ -509,6 +509,8 @@ PHP_CHEATS = {
     "unterminated_comment": "<?php\nfunction add_one($x) { return 0; }\n/*\n",
     # these turn the test's assert() into a no-op (found by an adversarial probe; ACCEPTED on 6319292)
     "assertions_off": "<?php\nfunction add_one($x) { return 0; }\nini_set('zend.assertions', '0');\n",
+    "assertions_off_for_an_upper_case_assert": "<?php\nfunction add_one($x) { ini_set('zend.assertions', '0'); return 0; }\n"
+    "set_error_handler(function () { return true; });\nregister_shutdown_function(function () { ini_set('zend.assertions', '1'); });\n",
     "assert_inactive": "<?php\nfunction add_one($x) { return 0; }\n@ini_set('assert.active', '0');\n",
     "assert_warns_only": "<?php\nfunction add_one($x) { return 0; }\nini_set('assert.exception', '0');\n",
     # found by a second probe: turned off while the test ran, back on before its end
@@ -533,7 +535,7 @@ def test_perl_top_level_return_skips_the_tests_end(engine: EngineHarness) -> Non
     right = "use strict;\nuse warnings;\npackage Sol;\nsub add_one { my ($x) = @_; return $x + 1 }\n"
     resp = engine.score(code_request("perl", right, [assertion(test), assertion(test.replace("2", "3"))]))
     assert verdicts(resp) == ["ACCEPTED", "RUNTIME_ERROR"], [t.stderr_head for t in resp.tests]
-    assert "prog.pl line 1" in resp.tests[1].stderr_head or "prog.pl line" in resp.tests[1].stderr_head
+    assert "wrong at test.pl line 1" in resp.tests[1].stderr_head  # the test's own file and line
 
 
 SCRIPT_CHEATS = {
@@ -566,6 +568,13 @@ SCRIPT_CHEATS = {
         "perl",
         "BEGIN { require Test::Deep; no warnings; *Test::Deep::eq_deeply = sub { 1 }; }\nsub add_one { 0 }\n",
         "use Test::Deep;\nsub t { if (eq_deeply(add_one(1), 2)) { print 'ok'; } else { exit 1; } }\nt();\n",
+    ),
+    "perl_asks_the_inc_hook_for_the_test": (
+        "perl",
+        "sub add_one { 0 }\nfor my $h (@INC) { next unless ref $h eq 'CODE'; my $r = $h->($h, 'test.pl');\n"
+        "  my ($n) = $r ? $$r =~ /([0-9a-f]{32}) ok/ : ();\n"
+        "  if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 } }\n",
+        "die 'wrong' unless add_one(1) == 2;\n",
     ),
     "perl_data_reads_the_rest": (
         "perl",
@@ -648,7 +657,10 @@ def test_script_program_cannot_read_the_rest_of_its_source(engine: EngineHarness
 
 @pytest.mark.parametrize("cheat", sorted(PHP_CHEATS))
 def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str) -> None:
-    _fails(engine, "php", PHP_CHEATS[cheat], _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST)
+    test = _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST
+    if "upper_case" in cheat:
+        test = test.replace("assert(", "ASSERT(")
+    _fails(engine, "php", PHP_CHEATS[cheat], test)
 
 
 def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarness) -> None:
