@@ -161,6 +161,19 @@ _PHP_STREAMS = (
 _PHP_ASSERT_CALL = re.compile(r"(?<![\w$>:\\])\\?assert\s*\(", re.I)  # PHP's names ignore case
 
 
+_PHP_SCOPE = re.compile(r"^\s*(?:<\?php\s+)?(?:namespace\s+[\w\\]|use\s+(?:function|const)\b)", re.M | re.I)
+
+
+def _php_refusal(program: str, test: str) -> str | None:
+    """The test runs in the program's file, so in its namespace and under its `use function`
+    aliases: its unqualified `abs()` would be the program's `Foo\\abs` (or alias)."""
+    if _PHP_SCOPE.search(program):
+        return (
+            "refused: a namespace or `use function`/`use const` in the program would change the test's calls"
+        )
+    return None
+
+
 def _php_compose(program: str, test: str, nonce: str) -> str:
     """PHP's built source: the program, then the test code in PHP mode (`?>\\n<?php` closes whatever
     the program left open: PHP mode, or HTML after a `?>`), its `assert(` calls made to the harness's
@@ -186,14 +199,19 @@ def _lua_compose(program: str, test: str, nonce: str) -> str:
     keep = (
         f"local {g} = {{G = _G, assert = assert, error = error, require = require, pcall = pcall,"
         " type = type, next = next, os = os, exit = os.exit, getinfo = debug.getinfo,"
-        " setmetatable = debug.setmetatable, sethook = debug.sethook, strmt = getmetatable(''),"
+        " setmetatable = debug.setmetatable, basesetmt = setmetatable, sethook = debug.sethook,"
+        " strmt = getmetatable(''),"
         " open = io.open, stdout = io.stdout, rawset = rawset, package = package,"
         " searchers = {table.unpack(package.searchers)}, path = package.path, cpath = package.cpath,"
         " globals = {}, libs = {}};"
         f" for k, v in next, _G do {g}.globals[k] = v end"
         " for _, name in ipairs({'string', 'table', 'math', 'io', 'os', 'coroutine', 'utf8'}) do"
         f" local t = {{}}; for k, v in next, _G[name] do t[k] = v end; {g}.libs[name] = t end"
-        f" {g}.debug = {{traceback = debug.traceback}}; debug = {g}.debug; package.loaded.debug = debug; "
+        f" {g}.strfields = {{}}; for k, v in next, {g}.strmt do {g}.strfields[k] = v end"
+        f" {g}.debug = {{traceback = debug.traceback}}; debug = {g}.debug; package.loaded.debug = debug;"
+        f" setmetatable = function(t, mt) if mt ~= nil and rawget(mt, '__gc') ~= nil then"
+        " error('__gc metatables are not available in assertion tests', 2) end"
+        f" return {g}.basesetmt(t, mt) end; {g}.globals.setmetatable = setmetatable; "
     )
     program = program.removeprefix("\ufeff")
     if program.startswith("#"):  # a `#!` line is skipped only as the first line
@@ -213,6 +231,9 @@ def _lua_compose(program: str, test: str, nonce: str) -> str:
         "    G.setmetatable(lib, nil)\n"
         "    for k, v in G.next, t do G.rawset(lib, k, v) end\n"
         "  end\n"
+        "  G.setmetatable(G.strmt, nil)\n"
+        "  for k in G.next, G.strmt do G.rawset(G.strmt, k, nil) end\n"
+        "  for k, v in G.next, G.strfields do G.rawset(G.strmt, k, v) end\n"
         "  G.setmetatable('', G.strmt)\n"
         "  G.sethook()\n"
         "  for _, t in G.next, {P, P.loaded, P.preload, P.searchers} do G.setmetatable(t, nil) end\n"
@@ -258,8 +279,10 @@ def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
 # then, once prog.pl has returned, the test (after the last _PERL_TEST_MARK) as test.pl, in the
 # program's last package, with CORE::GLOBAL emptied and the Test:: modules the program loaded
 # forgotten (a program's BEGIN { *CORE::GLOBAL::exit = sub {} } or Test::Deep::eq_deeply = sub { 1 }
-# had bound the test to them). The hook hands out test.pl only after that (a program calling it from
-# @INC had read the test and the nonce). Braces doubled: argv parts are format()ted.
+# had bound the test to them), and @INC as it was before the program (a hook of the program's in
+# front had served its own Test/Deep.pm, or read test.pl from ours). The hook hands out test.pl only
+# then (a program calling it had read the test and the nonce). Braces doubled: argv parts are
+# format()ted.
 _PERL_TEST_MARK = "\n#@sandbox-test@\n"
 _PERL_FROM_STDIN = (
     'my $s = do {{ local $/; <STDIN> }}; my $m = "\\n" . \'#@sandbox-test@\' . "\\n";'
@@ -270,8 +293,8 @@ _PERL_FROM_STDIN = (
     " if ($n eq 'test.pl' && $ready && defined $t) {{"
     ' my $k = "" . $main::sandbox_package; $k = "main" unless $k =~ /\\A\\w+(?:::\\w+)*\\z/;'
     ' my $c = "package $k;\\n#line 1 test.pl\\n" . $t; undef $t; return \\$c }}'
-    " return }}; require 'prog.pl'; %CORE::GLOBAL:: = (); delete @INC{{grep {{ m{{^Test/}} }} keys %INC}};"
-    " $ready = 1; require 'test.pl';"
+    " return }}; my @inc = @INC; require 'prog.pl'; %CORE::GLOBAL:: = (); @INC = @inc;"
+    " delete @INC{{grep {{ m{{^Test/}} }} keys %INC}}; $ready = 1; require 'test.pl';"
 )
 _PERL_BETWEEN = ";$main::sandbox_package = __PACKAGE__;\n1;" + _PERL_TEST_MARK
 _NODE = ("/usr/bin/node", "--max-old-space-size={heap_mb}", "--stack-size={stack_kb}")
@@ -565,6 +588,7 @@ LANGUAGE_ROWS: tuple[LanguageSpec, ...] = (
             # are the harness's (`ini_set('zend.assertions', 0)` had made them no-ops), and the nonce
             # is written only if assertions are still on.
             compose=_php_compose,
+            check=_php_refusal,
             files=(("{name}_streams.php", _PHP_STREAMS),),
             after=(
                 "?>\n<?php\n"

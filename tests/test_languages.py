@@ -509,6 +509,10 @@ PHP_CHEATS = {
     "unterminated_comment": "<?php\nfunction add_one($x) { return 0; }\n/*\n",
     # these turn the test's assert() into a no-op (found by an adversarial probe; ACCEPTED on 6319292)
     "assertions_off": "<?php\nfunction add_one($x) { return 0; }\nini_set('zend.assertions', '0');\n",
+    # a third probe: the test ran in the program's namespace, so its abs() was the program's
+    "namespace_shadows_a_builtin": "<?php\nnamespace Foo;\nfunction abs($x) { return 0; }\n"
+    "class Exception extends \\Exception {}\nfunction add_one($x) { return 0; }\n",
+    "use_function_alias": "<?php\nuse function Bar\\zero as abs;\nfunction add_one($x) { return 0; }\n",
     "assertions_off_for_an_upper_case_assert": "<?php\nfunction add_one($x) { ini_set('zend.assertions', '0'); return 0; }\n"
     "set_error_handler(function () { return true; });\nregister_shutdown_function(function () { ini_set('zend.assertions', '1'); });\n",
     "assert_inactive": "<?php\nfunction add_one($x) { return 0; }\n@ini_set('assert.active', '0');\n",
@@ -576,6 +580,23 @@ SCRIPT_CHEATS = {
         "  if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 } }\n",
         "die 'wrong' unless add_one(1) == 2;\n",
     ),
+    # a third probe: a hook of the program's in front of the harness's served its own module or test
+    "perl_hook_serves_its_own_test_deep": (
+        "perl",
+        "sub add_one { 0 }\nunshift @INC, sub { return unless $_[1] eq 'Test/Deep.pm';\n"
+        "  my $c = \"package Test::Deep; sub eq_deeply { 1 } sub import { no strict 'refs';"
+        " *{caller() . '::eq_deeply'} = \\\\&eq_deeply } 1;\\n\"; return \\$c };\n",
+        "use Test::Deep;\nsub t { if (eq_deeply(add_one(1), 2)) { print 'ok'; } else { exit 1; } }\nt();\n",
+    ),
+    "perl_hook_in_front_reads_the_test": (
+        "perl",
+        "sub add_one { 0 }\n{ my @genuine = grep { ref $_ eq 'CODE' } @INC; my $busy;\n"
+        "  unshift @INC, sub { return unless $_[1] eq 'test.pl'; return if $busy; $busy = 1;\n"
+        "    for my $h (@genuine) { my $r = $h->($h, 'test.pl'); next unless $r;\n"
+        "      my ($n) = $$r =~ /([0-9a-f]{32}) ok/;\n"
+        "      if ($n) { open(my $f, '>&=', 3); print {$f} \"$n ok\\n\"; close $f; exit 0 } } return }; }\n",
+        "die 'wrong' unless add_one(1) == 2;\n",
+    ),
     "perl_data_reads_the_rest": (
         "perl",
         "sub add_one { 0 }\nmy ($n) = join('', <DATA>) =~ /([0-9a-f]{32}) ok/;\n"
@@ -635,6 +656,21 @@ LUA_CHEATS = {
         "    local _, expected = dbg.getlocal(2, 2); dbg.setlocal(2, 1, expected) end end, 'c')\n",
         _LUAUNIT_TEST,
     ),
+    # a third probe: the string metatable's fields, and a finalizer running during the test
+    "string_find_answers_success": (
+        "function add_one(x) return 0 end\ndo local mt = getmetatable('')\n  local real = mt.__index\n"
+        "  local sfind = real.find\n  mt.__index = setmetatable({find = function(s, p, ...)\n"
+        "    if p == 'LuaUnit test SUCCESS: ' and sfind(s, 'LuaUnit test FAILURE: ', 1, true) then return 1 end\n"
+        "    return sfind(s, p, ...) end}, {__index = real}) end\n",
+        _LUAUNIT_TEST,
+    ),
+    "finalizer_patches_luaunit": (
+        "function add_one(x) return 0 end\ndo local mt = {}\n  mt.__gc = function()\n"
+        "    local lu = package.loaded.luaunit\n"
+        "    if lu and not lu.__patched then lu.__patched = true; lu.assertEquals = function() end end\n"
+        "    setmetatable({}, mt) end\n  setmetatable({}, mt)\n  collectgarbage('incremental', 10, 1000) end\n",
+        _LUAUNIT_TEST,
+    ),
     "fake_getinfo_then_exit": (
         "debug.getinfo = function() return {what = 'main'} end\nfunction add_one(x) os.exit(0) end\n",
         "assert(add_one(1) == 2)\n",
@@ -660,23 +696,22 @@ def test_php_program_cannot_skip_the_test_code(engine: EngineHarness, cheat: str
     test = _PHP_ASSERT_TEST if cheat.startswith("assert") else _PHP_TEST
     if "upper_case" in cheat:
         test = test.replace("assert(", "ASSERT(")
+    if "builtin" in cheat or "alias" in cheat:  # a float task's test, which calls abs()
+        test = 'if (abs(add_one(1) - 2) > 1e-6) { throw new Exception("Test failed!"); }\n'
+
     _fails(engine, "php", PHP_CHEATS[cheat], test)
 
 
 def test_php_right_programs_pass_in_either_mode_they_end_in(engine: EngineHarness) -> None:
     right = "<?php\nfunction add_one($x) { return $x + 1; }\n"
-    typed = (
-        "<?php\ndeclare(strict_types=1);\nnamespace Sol;\nfunction add_one(int $x): int { return $x + 1; }\n"
-    )
+    typed = "<?php\ndeclare(strict_types=1);\nfunction add_one(int $x): int { return $x + 1; }\n"
     streams = right + "fwrite(STDERR, 'debug');\n$in = fgets(STDIN);\n"
     for program in (right, right + "?>\n", right + "?>\n<p>some html</p>\n", right + "// a comment", streams):
         for test in (_PHP_TEST, _PHP_ASSERT_TEST):
             resp = engine.score(code_request("php", program, [assertion(test)]))
             assert verdict(resp) == "ACCEPTED", (program, resp.tests[0].message, resp.tests[0].stderr_head)
     resp = engine.score(
-        code_request(
-            "php", typed, [assertion("if (\\Sol\\add_one(1) !== 2) { throw new \\Exception('no'); }\n")]
-        )
+        code_request("php", typed, [assertion("if (add_one(1) !== 2) { throw new \\Exception('no'); }\n")])
     )
     assert verdict(resp) == "ACCEPTED", (resp.tests[0].message, resp.tests[0].stderr_head)
 
