@@ -39,21 +39,17 @@
   const slice = String.prototype.slice;
   const main = require('path').resolve(process.argv[1]);
   const MARK = '"@sandbox-test@";';
-  // stdin: the nonce's line, then the test code.
-  const input = fs.readFileSync(0, 'utf8');
-  const cut = input.indexOf('\n');
-  if (cut < 0) {
-    writeSync(2, 'the assertion harness got no nonce on stdin\n');
-    exit(1);
-  }
-  const nonce = input.slice(0, cut);
-  const test = input.slice(cut + 1);
-  const token = crypto.randomBytes(16).toString('hex');
-
   const fail = (text) => {
     writeSync(2, text + '\n');
     exit(1);
   };
+  // stdin: the nonce's line, then the test code.
+  const input = fs.readFileSync(0, 'utf8');
+  const cut = input.indexOf('\n');
+  if (cut < 0) fail('the assertion harness got no nonce on stdin');
+  const nonce = input.slice(0, cut);
+  const test = input.slice(cut + 1);
+  const token = crypto.randomBytes(16).toString('hex');
   const consoleAssert = (value, ...message) => {
     if (!value) fail('Assertion failed' + (message.length ? ': ' + util.format(...message) : ''));
   };
@@ -110,13 +106,13 @@
   }
   // A test's asynchronous failure must end the run non-zero: the program may not catch it, nor turn
   // the exit status back into 0 on the way out (an 'exit' listener setting exitCode, reallyExit(0)).
-  const guarded = new Set(['unhandledRejection', 'uncaughtException', 'uncaughtExceptionMonitor']);
-  const has = Set.prototype.has;
+  const guarded = Object.create(null);
+  for (const event of ['unhandledRejection', 'uncaughtException', 'uncaughtExceptionMonitor']) guarded[event] = true;
   for (const method of ['on', 'addListener', 'prependListener', 'once', 'prependOnceListener']) {
     const original = process[method];
     Object.defineProperty(process, method, {
       value: function (event, ...rest) {
-        if (apply(has, guarded, [event])) throw new Error(`process.${method}('${String(event)}') is not available in assertion tests`);
+        if (typeof event === 'string' && guarded[event] === true) throw new Error(`process.${method}('${String(event)}') is not available in assertion tests`);
         return apply(original, this, [event, ...rest]);
       },
       writable: false,
@@ -196,7 +192,7 @@
       },
     })
   );
-  const names = Object.keys(genuine).join(', ');
+  const genuineNames = Object.keys(genuine);
   // The test runs as it was written (sloppy unless it says otherwise); its functions' text, which
   // the program could reach as `fn.caller` or a stack frame's function, reads as native code. The
   // names it assigns without declaring (`for (i = 0; ...)`) are declared for it first: as globals
@@ -204,7 +200,7 @@
   const reserved = new Set(
     ('break case catch class const continue debugger default delete do else export extends finally for ' +
       'function if import in instanceof new return super switch this throw try typeof var void while ' +
-      'with yield let static async await of null true false arguments eval ' + Object.keys(genuine).join(' ')).split(' ')
+      'with yield let static async await of null true false arguments eval').split(' ').concat(genuineNames)
   );
   const undeclared = (code) => {
     const declared = new Set();
@@ -217,7 +213,7 @@
   const wrap = (declare) =>
     MARK +
     '\n(() => { const { ' +
-    names +
+    genuineNames.join(', ') +
     ' } = this.__sandbox.genuine; const finish = this.__sandbox.finish; (() => {' +
     (declare.length ? ' let ' + declare.join(', ') + ';' : '') +
     '\n' +
@@ -240,9 +236,8 @@
         return error;
       }
     };
-    hidden = wrap(undeclared(test));
-    if (compiles(hidden) !== null) hidden = wrap([]); // a declaration the scan missed: as written
-    const error = compiles(hidden);
+    let error = compiles((hidden = wrap(undeclared(test))));
+    if (error !== null) error = compiles((hidden = wrap([]))); // a declaration the scan missed: as written
     if (error !== null) fail(`the test code does not compile with the program: ${error && error.message}`);
     const source = content + '\n;' + hidden;
     Object.defineProperty(this.exports, '__sandbox', { value: sandbox, writable: false, configurable: false });
