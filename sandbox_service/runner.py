@@ -583,15 +583,10 @@ class Runner:
         elif how.source_on_stdin:
             (_, source), *harness = files_for(nonce)[0]
             stdin = source.encode()
-            names = [{"name": n} for n, _ in harness]
-            await self._call(
-                lease, {"op": "write", "clear": True, "files": names}, [t.encode() for _, t in harness]
-            )
+            await self._box_holds_only(lease, [(n, t.encode(), 0o644) for n, t in harness])
         elif argv is not None and spec.artifact:
             artifact, data = await self._built(lease, spec, name, values, build)
-            await self._call(
-                lease, {"op": "write", "clear": True, "files": [{"name": artifact, "mode": 0o755}]}, [data]
-            )
+            await self._box_holds_only(lease, [(artifact, data, 0o755)])
         raw = await self._exec(
             lease,
             cpu_ms=lim.time_limit_ms,
@@ -636,12 +631,17 @@ class Runner:
         if at < 0:  # not the build we made: nothing would be tested
             raise InfrastructureError(f"the built {spec.name} program lost its test code")
         program, test = text[:at], text[at + len(how.split_mark) :]
-        source = (how.source_file or spec.source_file).format(name=name, **values)
-        harness = [(n, t) for n, t in files_for("")[0] if n != source]
-        names = [{"name": n} for n, _ in harness] + [{"name": artifact, "mode": 0o755}]
-        blobs = [t.encode() for _, t in harness] + [program.encode()]
-        await self._call(lease, {"op": "write", "clear": True, "files": names}, blobs)
+        _, *harness = files_for("")[0]  # the source comes first
+        files = [(n, t.encode(), 0o644) for n, t in harness] + [(artifact, program.encode(), 0o755)]
+        await self._box_holds_only(lease, files)
         return test
+
+    async def _box_holds_only(self, lease: Lease, files: list[tuple[str, bytes, int]]) -> None:
+        """Empty ``/box`` and write ``files`` (name, bytes, mode) into it: what the program may read."""
+        names = [{"name": n, "mode": mode} for n, _, mode in files]
+        await self._call(
+            lease, {"op": "write", "clear": True, "files": names}, [data for _, data, _ in files]
+        )
 
     # -- tests -------------------------------------------------------------------------------
     def _launch_fields(
