@@ -161,17 +161,23 @@ _PHP_STREAMS = (
 _PHP_ASSERT_CALL = re.compile(r"(?<![\w$>:\\])\\?assert\s*\(", re.I)  # PHP's names ignore case
 
 
-_PHP_SCOPE = re.compile(r"^\s*(?:<\?php\s+)?(?:namespace\s+[\w\\]|use\s+(?:function|const)\b)", re.M | re.I)
+def _refusing(pattern: str, flags: int, why: str) -> Callable[[str, str], str | None]:
+    """A check refusing a program where ``pattern`` matches, saying ``why``."""
+    found = re.compile(pattern, flags)
+
+    def check(program: str, test: str) -> str | None:
+        return f"refused: {why}" if found.search(program) else None
+
+    return check
 
 
-def _php_refusal(program: str, test: str) -> str | None:
-    """The test runs in the program's file, so in its namespace and under its `use function`
-    aliases: its unqualified `abs()` would be the program's `Foo\\abs` (or alias)."""
-    if _PHP_SCOPE.search(program):
-        return (
-            "refused: a namespace or `use function`/`use const` in the program would change the test's calls"
-        )
-    return None
+# The test runs in the program's file, so in its namespace and under its `use function` aliases:
+# its unqualified `abs()` would be the program's `Foo\abs` (or alias).
+_php_refusal = _refusing(
+    r"^\s*(?:<\?php\s+)?(?:namespace\s+[\w\\]|use\s+(?:function|const)\b)",
+    re.M | re.I,
+    "a namespace or `use function`/`use const` in the program would change the test's calls",
+)
 
 
 def _php_compose(program: str, test: str, nonce: str) -> str:
@@ -264,14 +270,9 @@ def _lua_compose(program: str, test: str, nonce: str) -> str:
 def _no_data_section(marker: str) -> Callable[[str, str], str | None]:
     """A check refusing a program with a data section: the test after it would never run, and with
     the source read from stdin the program's DATA handle would read the rest, test and nonce."""
-    pattern = re.compile(marker, re.M)
-
-    def check(program: str, test: str) -> str | None:
-        if pattern.search(program):
-            return "refused: a data section (__END__/__DATA__) in the program: the test code would never run"
-        return None
-
-    return check
+    return _refusing(
+        marker, re.M, "a data section (__END__/__DATA__) in the program: the test code would never run"
+    )
 
 
 # Perl's source from stdin, through an @INC hook that hands each part over once (`caller` shows a
